@@ -1,0 +1,34 @@
+"""The app factory of the HTTP gateway."""
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.api.keys import METRICS, POOL, SETTINGS
+from services.api.metrics import HttpMetrics
+from services.api.middlewares import bearer_auth, errors, request_context
+from services.api.routes import setup_routes
+from shared.db import create_pool
+from shared.settings import Settings
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[POOL] = await create_pool(
+        settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+    )
+    yield
+    await app[POOL].close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the gateway; connections are opened when it starts, not here."""
+    app = web.Application(
+        middlewares=[request_context, errors, bearer_auth],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = HttpMetrics()
+    app.cleanup_ctx.append(_database)
+    setup_routes(app)
+    return app

@@ -1,0 +1,109 @@
+"""Declaring an endpoint: its scope, query, body and response models, from which both the
+validation of each request and the OpenAPI document are made."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.api.problems import ApiError, bad_request, problems_from_validation
+from shared.domain.models import Principal, Scope
+from shared.errors import FieldProblem
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+
+JSON_TYPES = ("application/json",)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What an endpoint takes and gives, as the OpenAPI document tells it."""
+
+    summary: str
+    tag: str
+    scope: Scope | None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    dialect: str = "v1"
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def endpoint_of(handler: Any) -> Endpoint | None:
+    return getattr(handler, "__endpoint__", None)
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """The query string as a model; a repeated or unknown parameter is a 400 naming it."""
+    values: dict[str, str] = {}
+    repeated: list[FieldProblem] = []
+    for key, value in request.query.items():
+        if key in values:
+            repeated.append(FieldProblem(key, "is given more than once"))
+        values[key] = value
+    if repeated:
+        raise bad_request(repeated, "The query")
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise bad_request(problems_from_validation(exc, "query"), "The query") from exc
+
+
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """The JSON body as a model; the wrong content type is 415, anything malformed a 400."""
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(
+            415,
+            f"The body must be JSON (Content-Type: application/json), "
+            f"not {request.content_type or 'nothing'}.",
+        )
+    raw = await request.read()
+    if not raw.strip():
+        raise bad_request([FieldProblem("body", "is empty; send a JSON object")], "The body")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, "body")
+        if any(e["type"] == "model_type" for e in exc.errors()):
+            problems = [FieldProblem("body", "must be a JSON object")]
+        raise bad_request(problems, "The body") from exc
+
+
+def endpoint(spec: Endpoint) -> Callable[[Handler], Handler]:
+    """Wrap a handler so that it receives the principal and its parsed query and body."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            kwargs: dict[str, Any] = {}
+            if spec.scope is not None:
+                principal = request.get(PRINCIPAL_KEY)
+                if principal is None:  # the auth middleware answers 401 before this
+                    raise ApiError(401, "Authentication required.")
+                if spec.scope not in principal.scopes:
+                    raise ApiError(
+                        403,
+                        f"This token lacks the {spec.scope} scope.",
+                        headers={
+                            "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{spec.scope}"'
+                        },
+                    )
+                kwargs["principal"] = principal
+            if spec.query is not None:
+                kwargs["query"] = parse_query(request, spec.query)
+            if spec.body is not None:
+                kwargs["body"] = await parse_body(request, spec.body)
+            return await handler(request, **kwargs)
+
+        handle.__endpoint__ = spec  # type: ignore[attr-defined]
+        handle.__name__ = handler.__name__
+        handle.__doc__ = handler.__doc__
+        return handle
+
+    return wrap

@@ -1,0 +1,11 @@
+"""Typed keys for what the app holds."""
+
+import asyncpg
+from aiohttp import web
+
+from services.api.metrics import HttpMetrics
+from shared.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+METRICS = web.AppKey("metrics", HttpMetrics)

@@ -1,0 +1,128 @@
+"""Request id, access log and metrics; errors in each dialect's shape; bearer authentication."""
+
+import logging
+import re
+import time
+import uuid
+
+import asyncpg
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from services.api.endpoint import PRINCIPAL_KEY, endpoint_of
+from services.api.keys import METRICS, POOL
+from services.api.problems import ApiError, render_v1, render_v2
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.services.organisations import authenticate
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id (the client's if it sent a sane one), log it, and count it."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID_KEY] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        request.app[METRICS].observe(request.method, route, status, elapsed)
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+def _as_api_error(exc: Exception) -> ApiError | None:
+    """The answer for an error that is the caller's, not ours; None for anything else."""
+    match exc:
+        case ApiError():
+            return exc
+        case NotFound():
+            return ApiError(404, str(exc))
+        case InvalidInput():
+            names = ", ".join(dict.fromkeys(p.field for p in exc.problems))
+            return ApiError(400, f"The request is not valid: {names}.", exc.problems)
+        case Conflict():
+            return ApiError(409, str(exc))
+        case web.HTTPRequestEntityTooLarge():
+            return ApiError(413, f"The body is too large: {exc.text}")
+        case web.HTTPMethodNotAllowed():
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            return ApiError(
+                405, f"{exc.method} is not allowed here; use {allowed}.", headers={"Allow": allowed}
+            )
+        case web.HTTPNotFound():
+            return ApiError(404, "No such resource.")
+        case web.HTTPException() if exc.status >= 400:
+            return ApiError(exc.status, exc.reason)
+        case asyncpg.ForeignKeyViolationError():
+            return ApiError(409, "An object this change refers to was changed or deleted meanwhile.")
+    return None
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error answered in the dialect of the route; never a bare 500 page."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        error = _as_api_error(exc)
+        if error is None:
+            if isinstance(exc, web.HTTPException):
+                raise
+            logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID_KEY)})
+            error = ApiError(500, "Something went wrong on our side; the request id names it.")
+        if request.path.startswith("/api/v2/"):
+            return render_v2(error)
+        return render_v1(error, request, request.get(REQUEST_ID_KEY, ""))
+
+
+def _unauthorized(detail: str, token_error: str | None = None) -> ApiError:
+    challenge = 'Bearer realm="assetflow"'
+    if token_error:
+        challenge += f', error="{token_error}"'
+    return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate the bearer token of every route that needs a scope."""
+    spec = endpoint_of(request.match_info.handler)
+    if spec is None or spec.scope is None:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
+    principal = await authenticate(request.app[POOL], token.strip())
+    if principal is None:
+        raise _unauthorized("The token is unknown, revoked or expired.", "invalid_token")
+    request[PRINCIPAL_KEY] = principal
+    return await handler(request)

@@ -1,0 +1,111 @@
+"""The OpenAPI 3.1 document, made from the endpoints' own pydantic models."""
+
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from services.api.endpoint import Endpoint, endpoint_of
+from services.api.problems import ProblemDocument
+
+_REF = "#/components/schemas/{model}"
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+_ERROR_TEXT = {
+    400: "The request is not valid; `errors` names each field or parameter.",
+    401: "Missing, unknown, revoked or expired token.",
+    403: "The token lacks the scope this operation needs.",
+    404: "No such object in this organisation.",
+    409: "The change conflicts with other objects.",
+    413: "The body is too large.",
+    415: "The body is not JSON.",
+    503: "A dependency is unreachable.",
+}
+
+
+def _models(specs: list[Endpoint]) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {"ProblemDocument": ProblemDocument}
+    for spec in specs:
+        for model in (spec.body, spec.response):
+            if model is not None:
+                found.setdefault(model.__name__, model)
+    return list(found.values())
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=_REF)
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        description = prop.pop("description", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "operationId": re.sub(r"\W+", "_", f"{spec.summary}_{path}").strip("_").lower(),
+    }
+    if spec.description:
+        op["description"] = spec.description
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        for p in _PATH_PARAM.findall(path)
+    ]
+    if spec.query is not None:
+        params += _query_parameters(spec.query)
+    if params:
+        op["parameters"] = params
+    if spec.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+        }
+    success: dict[str, Any] = {"description": "OK" if spec.status == 200 else "Created"}
+    if spec.response is not None:
+        success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
+    op["responses"] = {str(spec.status): success}
+    problem = {"application/problem+json": {"schema": {"$ref": _REF.format(model="ProblemDocument")}}}
+    for status in spec.errors:
+        op["responses"][str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": problem}
+    if spec.scope is not None:
+        op["security"] = [{"bearer": []}]
+        op["description"] = (op.get("description", "") + f"\n\nRequired scope: `{spec.scope}`.").strip()
+    return op
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    """The document for every route of the app that declares an endpoint."""
+    operations: list[tuple[str, str, Endpoint]] = []
+    for route in app.router.routes():
+        spec = endpoint_of(route.handler)
+        if spec is None or route.resource is None:
+            continue
+        operations.append((route.resource.canonical, route.method.lower(), spec))
+    specs = [spec for _, _, spec in operations]
+    inputs = [(m, "validation") for m in _models(specs)] + [(m, "serialization") for m in _models(specs)]
+    refs, definitions = models_json_schema(inputs, ref_template=_REF)  # type: ignore[arg-type]
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, spec in operations:
+        paths.setdefault(path, {})[method] = _operation(spec, path, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "assetflow",
+            "version": "1.0.0",
+            "description": "IT asset management: the Uslimato v1 Assets API dialect. "
+            "Authenticate with `Authorization: Bearer usl_live_...`.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,111 @@
+"""Errors as each dialect writes them: v1 RFC 9457 problem documents, v2 Django REST framework."""
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.api.jsonio import json_response
+from shared.errors import FieldProblem
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answer: status, a sentence for people, and the fields or parameters at fault."""
+
+    status: int
+    detail: str
+    problems: list[FieldProblem] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def bad_request(problems: list[FieldProblem], what: str = "The request") -> ApiError:
+    names = ", ".join(dict.fromkeys(p.field for p in problems))
+    return ApiError(400, f"{what} is not valid: {names}.", problems)
+
+
+def problems_from_validation(exc: ValidationError, source: str) -> list[FieldProblem]:
+    """One problem per pydantic error, named by its dotted location in the body or query."""
+    found: list[FieldProblem] = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or source
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known field" if source == "body" else "is not a known parameter"
+        elif error["type"] == "json_invalid":
+            message = f"is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')})"
+        found.append(FieldProblem(location, message))
+    return found
+
+
+def render_v1(error: ApiError, request: web.Request, request_id: str) -> web.Response:
+    """An RFC 9457 problem document with Uslimato's `error` and `code` members."""
+    code = error.code or CODES.get(error.status, "ERROR")
+    title = HTTPStatus(error.status).phrase if error.status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, object] = {
+        "type": f"https://assetflow.dev/problems/{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": request.path,
+        "error": error.detail,
+        "code": code,
+        "request_id": request_id,
+    }
+    if error.problems:
+        body["errors"] = [{"field": p.field, "message": p.message} for p in error.problems]
+    return json_response(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE, headers=error.headers)
+
+
+def render_v2(error: ApiError) -> web.Response:
+    """Django REST framework's shapes: {"detail": ...} or {"field": ["message", ...]}."""
+    if error.status == 400 and error.problems:
+        body: dict[str, object] = {}
+        for p in error.problems:
+            messages = body.setdefault(p.field, [])
+            assert isinstance(messages, list)
+            messages.append(p.message)
+    else:
+        body = {"detail": error.detail}
+    return json_response(body, status=error.status, headers=error.headers)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDocument(BaseModel):
+    """An RFC 9457 problem document with Uslimato's `error` and `code` members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    error: str
+    code: str
+    request_id: str
+    errors: list[FieldError] | None = None

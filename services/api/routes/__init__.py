@@ -1,0 +1,14 @@
+"""Every route of the HTTP gateway, registered in one place."""
+
+from aiohttp import web
+
+from services.api.routes import assets, catalog, docs, operations, settings
+
+
+def setup_routes(app: web.Application) -> None:
+    app.add_routes(operations.routes())
+    app.add_routes(docs.routes())
+    app.add_routes(assets.routes())
+    app.add_routes(catalog.routes())
+    app.add_routes(settings.routes())
+    app.on_startup.append(docs.build_document)

@@ -1,0 +1,96 @@
+"""/v1/assets: list, get, create, patch and delete."""
+
+from uuid import UUID
+
+from aiohttp import web
+
+from services.api.endpoint import Endpoint, endpoint
+from services.api.jsonio import json_response
+from services.api.keys import POOL
+from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
+from services.api.schemas.common import Listing, Message, Single, listing
+from shared.asset_v1 import AssetV1, asset_v1
+from shared.domain.models import Principal, Scope
+from shared.repositories.assets import AssetFilter
+from shared.services import assets as service
+from shared.services.references import parse_id
+
+TAG = "assets"
+_NO_TYPE = UUID(int=0)  # a filter on an id that cannot exist matches nothing
+
+
+@endpoint(
+    Endpoint(
+        "List assets",
+        TAG,
+        Scope.ASSETS_READ,
+        query=AssetListQuery,
+        response=Listing[AssetV1],
+        errors=(400, 401, 403),
+        description="Newest first. `meta.total` is exact; see the README for its cost.",
+    )
+)
+async def list_assets(request: web.Request, principal: Principal, query: AssetListQuery) -> web.Response:
+    type_id = parse_id(query.asset_type_id) or _NO_TYPE if query.asset_type_id else None
+    flt = AssetFilter(q=query.q, status=query.status, asset_type_id=type_id, kind=query.kind)
+    page = await service.list_assets(request.app[POOL], principal.org_id, flt, query.limit, query.offset)
+    body = listing([asset_v1(a) for a in page.items], page.total, query, page.total_is_estimate)
+    return json_response(body)
+
+
+@endpoint(Endpoint("Get an asset", TAG, Scope.ASSETS_READ, response=Single[AssetV1], errors=(401, 403, 404)))
+async def get_asset(request: web.Request, principal: Principal) -> web.Response:
+    asset = await service.get_asset(request.app[POOL], principal.org_id, request.match_info["id"])
+    return json_response({"data": asset_v1(asset)})
+
+
+@endpoint(
+    Endpoint(
+        "Create an asset",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetCreate,
+        response=Single[AssetV1],
+        status=201,
+        errors=(400, 401, 403, 409, 413, 415),
+    )
+)
+async def create_asset(request: web.Request, principal: Principal, body: AssetCreate) -> web.Response:
+    asset = await service.create_asset(
+        request.app[POOL], principal.org_id, body.model_dump(exclude_unset=True)
+    )
+    return json_response({"data": asset_v1(asset)}, status=201)
+
+
+@endpoint(
+    Endpoint(
+        "Change an asset",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetPatch,
+        response=Single[AssetV1],
+        errors=(400, 401, 403, 404, 409, 413, 415),
+        description="Send only the fields to change; null clears an optional field.",
+    )
+)
+async def patch_asset(request: web.Request, principal: Principal, body: AssetPatch) -> web.Response:
+    asset = await service.update_asset(
+        request.app[POOL], principal.org_id, request.match_info["id"], body.model_dump(exclude_unset=True)
+    )
+    return json_response({"data": asset_v1(asset)})
+
+
+@endpoint(Endpoint("Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404)))
+async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
+    await service.delete_asset(request.app[POOL], principal.org_id, request.match_info["id"])
+    return json_response({"message": "Asset deleted."})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/v1/assets", list_assets, allow_head=False),
+        web.post("/v1/assets", create_asset),
+        web.get("/v1/assets/{id}", get_asset, allow_head=False),
+        web.patch("/v1/assets/{id}", patch_asset),
+        web.delete("/v1/assets/{id}", delete_asset),
+    ]

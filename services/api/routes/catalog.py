@@ -1,0 +1,157 @@
+"""/v1/asset-types, /v1/manufacturers, /v1/models and /v1/users: list, get, create, patch, delete."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from services.api.endpoint import Endpoint, endpoint
+from services.api.jsonio import json_response
+from services.api.keys import POOL
+from services.api.schemas import catalog as schemas
+from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
+from shared.domain.models import Principal, Scope
+from shared.repositories.catalog import ASSET_TYPES, MANUFACTURERS, MODELS, PEOPLE, CatalogTable
+from shared.services import catalog as service
+
+
+@dataclass(frozen=True)
+class CatalogResource:
+    """One catalog resource as the v1 API shows it."""
+
+    path: str
+    noun: str
+    table: CatalogTable[Any]
+    create: type[BaseModel]
+    patch: type[BaseModel]
+    out: type[BaseModel]
+    present: Callable[[Any], dict[str, Any]]
+
+
+RESOURCES = (
+    CatalogResource(
+        "/v1/asset-types",
+        "asset type",
+        ASSET_TYPES,
+        schemas.AssetTypeCreate,
+        schemas.AssetTypePatch,
+        schemas.AssetTypeOut,
+        schemas.asset_type_out,
+    ),
+    CatalogResource(
+        "/v1/manufacturers",
+        "manufacturer",
+        MANUFACTURERS,
+        schemas.ManufacturerCreate,
+        schemas.ManufacturerPatch,
+        schemas.ManufacturerOut,
+        schemas.manufacturer_out,
+    ),
+    CatalogResource(
+        "/v1/models",
+        "model",
+        MODELS,
+        schemas.ModelCreate,
+        schemas.ModelPatch,
+        schemas.ModelOut,
+        schemas.model_out,
+    ),
+    CatalogResource(
+        "/v1/users", "user", PEOPLE, schemas.UserCreate, schemas.UserPatch, schemas.UserOut, schemas.user_out
+    ),
+)
+
+
+def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
+    tag = res.path.removeprefix("/v1/")
+    one = Single[res.out]  # type: ignore[name-defined]
+    many = Listing[res.out]  # type: ignore[name-defined]
+
+    @endpoint(
+        Endpoint(
+            f"List {res.noun}s",
+            tag,
+            Scope.ASSETS_READ,
+            query=PageQuery,
+            response=many,
+            errors=(400, 401, 403),
+        )
+    )
+    async def list_entries(request: web.Request, principal: Principal, query: PageQuery) -> web.Response:
+        page = await service.list_entries(
+            request.app[POOL], res.table, principal.org_id, query.limit, query.offset
+        )
+        return json_response(listing([res.present(e) for e in page.items], page.total, query))
+
+    @endpoint(Endpoint(f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404)))
+    async def get_entry(request: web.Request, principal: Principal) -> web.Response:
+        entry = await service.get_entry(
+            request.app[POOL], res.table, principal.org_id, request.match_info["id"]
+        )
+        return json_response({"data": res.present(entry)})
+
+    @endpoint(
+        Endpoint(
+            f"Create a {res.noun}",
+            tag,
+            Scope.ASSETS_WRITE,
+            body=res.create,
+            response=one,
+            status=201,
+            errors=(400, 401, 403, 409, 413, 415),
+        )
+    )
+    async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
+        entry = await service.create_entry(
+            request.app[POOL], res.table, principal.org_id, body.model_dump(exclude_unset=True)
+        )
+        return json_response({"data": res.present(entry)}, status=201)
+
+    @endpoint(
+        Endpoint(
+            f"Change a {res.noun}",
+            tag,
+            Scope.ASSETS_WRITE,
+            body=res.patch,
+            response=one,
+            errors=(400, 401, 403, 404, 409, 413, 415),
+        )
+    )
+    async def patch_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
+        entry = await service.update_entry(
+            request.app[POOL],
+            res.table,
+            principal.org_id,
+            request.match_info["id"],
+            body.model_dump(exclude_unset=True),
+        )
+        return json_response({"data": res.present(entry)})
+
+    @endpoint(
+        Endpoint(
+            f"Delete a {res.noun}",
+            tag,
+            Scope.ASSETS_WRITE,
+            response=Message,
+            errors=(401, 403, 404, 409),
+            description=f"A {res.noun} that something still uses answers 409.",
+        )
+    )
+    async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
+        await service.delete_entry(request.app[POOL], res.table, principal.org_id, request.match_info["id"])
+        return json_response({"message": f"{res.noun.capitalize()} deleted."})
+
+    item = f"{res.path}/{{id}}"
+    return [
+        web.get(res.path, list_entries, allow_head=False),
+        web.post(res.path, create_entry),
+        web.get(item, get_entry, allow_head=False),
+        web.patch(item, patch_entry),
+        web.delete(item, delete_entry),
+    ]
+
+
+def routes() -> list[web.RouteDef]:
+    return [route for res in RESOURCES for route in _routes_for(res)]

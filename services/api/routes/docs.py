@@ -1,0 +1,42 @@
+"""/openapi.json and /docs, the Swagger UI served from the installed package (no internet)."""
+
+from pathlib import Path
+
+import swagger_ui_bundle
+from aiohttp import web
+
+from services.api.jsonio import json_response
+from services.api.openapi import build_openapi
+
+OPENAPI_KEY = web.AppKey("openapi", dict)
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>assetflow API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
+
+
+async def build_document(app: web.Application) -> None:
+    """Build the OpenAPI document once, when every route is known."""
+    app[OPENAPI_KEY] = build_openapi(app)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI_KEY])
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=_PAGE, content_type="text/html")
+
+
+def routes() -> list[web.RouteDef | web.StaticDef]:
+    return [
+        web.get("/openapi.json", openapi, allow_head=False),
+        web.get("/docs", docs, allow_head=False),
+        web.static("/docs/static", SWAGGER_DIR),
+    ]

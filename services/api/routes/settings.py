@@ -1,0 +1,56 @@
+"""/v1/settings/asset-tag: the organisation's asset-tag template."""
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from services.api.endpoint import Endpoint, endpoint
+from services.api.jsonio import json_response
+from services.api.keys import POOL
+from services.api.schemas.common import RequestBody
+from shared.domain.models import Principal, Scope
+from shared.services import organisations as service
+
+TAG = "settings"
+_TEMPLATE_HELP = (
+    "Placeholders: {PREFIX}, {YYYY}, {YY}, {MM}, {TYPE_CODE}; exactly one run of N is the "
+    "zero-padded counter, which widens when it outgrows its digits."
+)
+
+
+class TagTemplate(RequestBody):
+    template: str = Field(max_length=100, description=_TEMPLATE_HELP, examples=["{PREFIX}-{YYYY}-NNNNNN"])
+
+
+class TagTemplateOut(BaseModel):
+    template: str
+
+
+@endpoint(
+    Endpoint("Get the asset-tag template", TAG, Scope.ASSETS_READ, response=TagTemplateOut, errors=(401, 403))
+)
+async def get_template(request: web.Request, principal: Principal) -> web.Response:
+    template = await service.get_tag_template(request.app[POOL], principal.org_id)
+    return json_response({"template": template})
+
+
+@endpoint(
+    Endpoint(
+        "Set the asset-tag template",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=TagTemplate,
+        response=TagTemplateOut,
+        errors=(400, 401, 403, 413, 415),
+        description=_TEMPLATE_HELP + " New tags follow it; existing tags stay.",
+    )
+)
+async def put_template(request: web.Request, principal: Principal, body: TagTemplate) -> web.Response:
+    template = await service.set_tag_template(request.app[POOL], principal.org_id, body.template)
+    return json_response({"template": template})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/v1/settings/asset-tag", get_template, allow_head=False),
+        web.put("/v1/settings/asset-tag", put_template),
+    ]

@@ -1,0 +1,111 @@
+"""Pieces every v1 resource shares: paging, envelopes and the text and id types."""
+
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+T = TypeVar("T")
+
+Text = Annotated[str, StringConstraints(max_length=255)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+LongText = Annotated[str, StringConstraints(max_length=10_000)]
+ObjectId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(description="Id of an object of the same organisation."),
+]
+MAX_PAGE = 1_000_000
+
+
+class RequestBody(BaseModel):
+    """A JSON body: unknown fields and loose types are errors.
+
+    Fields named in `not_null` may be left out but not sent as null (a PATCH of `name`, say).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.not_null:
+            raise ValueError("may be left out but not null")
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for name in cls.not_null:
+            prop = schema.get("properties", {}).get(name, {})
+            kinds = [k for k in prop.pop("anyOf", []) if k.get("type") != "null"]
+            if len(kinds) == 1:
+                prop.update(kinds[0])
+            elif kinds:
+                prop["anyOf"] = kinds
+            prop.pop("default", None)
+        return schema
+
+
+class Query(BaseModel):
+    """A query string: unknown parameters are errors; values arrive as text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Query):
+    page: int = Field(default=1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
+    limit: int = Field(default=20, ge=1, le=100, description="Items per page.")
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+class Meta(BaseModel):
+    total: int
+    page: int
+    limit: int
+    total_pages: int
+    total_is_estimate: bool = Field(
+        default=False, description="True when a search matches so many that the total is estimated."
+    )
+
+
+class Listing(BaseModel, Generic[T]):
+    data: list[T]
+    meta: Meta
+
+
+class Single(BaseModel, Generic[T]):
+    data: T
+
+
+class Message(BaseModel):
+    message: str
+
+
+def listing(items: list[Any], total: int, query: PageQuery, estimated: bool = False) -> dict[str, Any]:
+    """A `{data, meta}` body for one page."""
+    return {
+        "data": items,
+        "meta": {
+            "total": total,
+            "page": query.page,
+            "limit": query.limit,
+            "total_pages": (total + query.limit - 1) // query.limit,
+            "total_is_estimate": estimated,
+        },
+    }

@@ -1,0 +1,170 @@
+"""The `assetflow` console script."""
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import uvloop
+
+from services.api.server import serve_api
+from services.worker.main import run_worker
+from shared.db import ensure_database, pool_for
+from shared.errors import DomainError
+from shared.logs import configure_logging
+from shared.migrate import migrate_database
+from shared.services import organisations
+from shared.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+DEMO_ORG = "Demo"
+
+
+async def _migrate(settings: Settings) -> None:
+    await ensure_database(settings.database_url)
+    applied = await migrate_database(settings.database_url)
+    logger.info("migrations applied" if applied else "schema up to date", extra={"applied": applied})
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run_until_signal(*runners: Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    settings = get_settings()
+    stop = _stop_on_signals()
+    tasks = [asyncio.create_task(run(settings, stop)) for run in runners]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def _demo_organisation(settings: Settings) -> None:
+    """On the very first start, make an organisation and print a token to try the API with."""
+    async with pool_for(settings.database_url, min_size=1, max_size=1) as pool:
+        async with pool.acquire() as conn:
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM organisations)"):
+                return
+        await organisations.create_organisation(pool, DEMO_ORG, "LPC")
+        _, token = await organisations.create_token(
+            pool, DEMO_ORG, ["assets:read", "assets:write"], name="demo"
+        )
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    print(
+        f"\nCreated organisation {DEMO_ORG!r}. Its token (shown once):\n\n  {token}\n\nTry:\n\n"
+        f"  curl -X POST {base}/v1/assets -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' -d '{{\"name\": \"MacBook Pro 14\"}}'\n"
+        f"  curl {base}/v1/assets -H 'Authorization: Bearer {token}'\n"
+        f"  open {base}/docs\n",
+        flush=True,
+    )
+
+
+async def cmd_dev(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    await _migrate(settings)
+    await _demo_organisation(settings)
+    await _run_until_signal(serve_api, run_worker)
+
+
+async def cmd_migrate(args: argparse.Namespace) -> None:
+    await _migrate(get_settings())
+
+
+async def cmd_api(args: argparse.Namespace) -> None:
+    await _run_until_signal(serve_api)
+
+
+async def cmd_worker(args: argparse.Namespace) -> None:
+    await _run_until_signal(run_worker)
+
+
+async def cmd_org_create(args: argparse.Namespace) -> None:
+    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+        org = await organisations.create_organisation(pool, args.name, args.prefix)
+    print(f"organisation {org.name} created (prefix {org.prefix})", file=sys.stderr)
+
+
+def _expiry(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+async def cmd_token_create(args: argparse.Namespace) -> None:
+    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+        _, token = await organisations.create_token(pool, args.org, args.scope, args.name, args.expires)
+    print(token)
+
+
+async def cmd_token_revoke(args: argparse.Namespace) -> None:
+    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+        revoked = await organisations.revoke_token(pool, args.token)
+    if not revoked:
+        raise DomainError("no live token matches; give a token id or the token itself")
+    print("token revoked", file=sys.stderr)
+
+
+async def cmd_token_list(args: argparse.Namespace) -> None:
+    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+        tokens = await organisations.list_tokens(pool, args.org)
+    for t in tokens:
+        state = "revoked" if t.revoked_at else "live"
+        print(f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assetflow", description="IT asset management service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="migrate, then run api and worker in one terminal").set_defaults(run=cmd_dev)
+    sub.add_parser("migrate", help="create the database if missing and apply migrations").set_defaults(
+        run=cmd_migrate
+    )
+    sub.add_parser("api", help="run the HTTP gateway").set_defaults(run=cmd_api)
+    sub.add_parser("worker", help="run the event consumers").set_defaults(run=cmd_worker)
+
+    org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_command", required=True)
+    create = org.add_parser("create", help="create an organisation (and its company 1)")
+    create.add_argument("name")
+    create.add_argument("--prefix", help="asset-tag prefix, e.g. LPC (default: from the name)")
+    create.set_defaults(run=cmd_org_create)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    tcreate = token.add_parser("create", help="mint a token; prints it alone on stdout")
+    tcreate.add_argument("--org", required=True)
+    tcreate.add_argument("--scope", action="append", required=True, choices=["assets:read", "assets:write"])
+    tcreate.add_argument("--name", help="a label for the token")
+    tcreate.add_argument("--expires", type=_expiry, help="ISO date or time after which it stops working")
+    tcreate.set_defaults(run=cmd_token_create)
+    trevoke = token.add_parser("revoke", help="revoke a token by its id or by the token itself")
+    trevoke.add_argument("token")
+    trevoke.set_defaults(run=cmd_token_revoke)
+    tlist = token.add_parser("list", help="list an organisation's tokens (never their secrets)")
+    tlist.add_argument("--org", required=True)
+    tlist.set_defaults(run=cmd_token_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(get_settings().log_level)
+    try:
+        uvloop.run(args.run(args))
+    except DomainError as exc:
+        print(f"assetflow: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

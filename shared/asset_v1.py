@@ -1,0 +1,91 @@
+"""The v1 representation of an asset: the body the v1 API answers with, and the `asset` of
+every event."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from shared.domain.models import (
+    Asset,
+    AssetKind,
+    AssetStatus,
+    DepreciationSchedule,
+)
+
+# A decimal with two places, written as a JSON number (never a string, never a float).
+MoneyOut = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0})]
+
+
+class AssetV1(BaseModel):
+    """An asset as the v1 dialect shows it."""
+
+    model_config = ConfigDict(title="Asset")
+
+    id: str = Field(description="The asset's id.")
+    asset_tag: str = Field(description="Generated from the organisation's tag template.")
+    name: str
+    status: AssetStatus
+    asset_type_id: str | None
+    asset_type_name: str | None
+    asset_kind: AssetKind | None
+    manufacturer: str | None
+    model: str | None
+    model_id: str | None
+    catalog_manufacturer_name: str | None
+    catalog_model_name: str | None
+    serial_number: str | None
+    purchase_date: dt.date | None
+    purchase_price: MoneyOut | None
+    warranty_until: dt.date | None
+    assigned_to: str | None = Field(description="Id of the user the asset is assigned to.")
+    notes: str | None
+    custom_fields: dict[str, Any]
+    warranty_start_date: dt.date | None
+    support_start_date: dt.date | None
+    support_end_date: dt.date | None
+    end_of_life_date: dt.date | None
+    service_start_date: dt.date | None
+    depreciation_schedule: DepreciationSchedule | None
+    estimated_salvage_value: MoneyOut | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def asset_v1(asset: Asset) -> dict[str, Any]:
+    """The v1 body of an asset, as plain values ready for JSON."""
+    return {
+        "id": str(asset.id),
+        "asset_tag": asset.asset_tag,
+        "name": asset.name,
+        "status": asset.status.value,
+        "asset_type_id": _text(asset.asset_type_id),
+        "asset_type_name": asset.asset_type_name,
+        "asset_kind": asset.asset_kind.value if asset.asset_kind else None,
+        "manufacturer": asset.manufacturer,
+        "model": asset.model,
+        "model_id": _text(asset.model_id),
+        "catalog_manufacturer_name": asset.catalog_manufacturer_name,
+        "catalog_model_name": asset.catalog_model_name,
+        "serial_number": asset.serial_number,
+        "purchase_date": asset.purchase_date,
+        "purchase_price": asset.purchase_price,
+        "warranty_until": asset.warranty_until,
+        "assigned_to": _text(asset.assigned_to),
+        "notes": asset.notes,
+        "custom_fields": asset.custom_fields,
+        "warranty_start_date": asset.warranty_start_date,
+        "support_start_date": asset.support_start_date,
+        "support_end_date": asset.support_end_date,
+        "end_of_life_date": asset.end_of_life_date,
+        "service_start_date": asset.service_start_date,
+        "depreciation_schedule": asset.depreciation_schedule.value if asset.depreciation_schedule else None,
+        "estimated_salvage_value": asset.estimated_salvage_value,
+        "created_at": asset.created_at,
+        "updated_at": asset.updated_at,
+    }

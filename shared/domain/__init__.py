@@ -1,0 +1,1 @@
+"""Domain models: what assetflow knows, independent of any dialect or transport."""

@@ -1,0 +1,114 @@
+"""Asset types, manufacturers, catalog models and people: the objects assets point at."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from shared.db import Conn
+from shared.domain.models import AssetType, CatalogModel, Manufacturer, Page, Person, Record
+from shared.repositories.rows import delete_row, update_row
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class CatalogTable(Generic[R]):
+    """How one catalog table is read and written."""
+
+    table: str
+    what: str
+    select: str
+    order_by: str
+    writable: tuple[str, ...]
+    record: type[R]
+
+    def _one(self, row: asyncpg.Record | None) -> R | None:
+        return self.record.model_validate(dict(row)) if row else None
+
+    async def get(self, conn: Conn, org_id: UUID, row_id: UUID) -> R | None:
+        row = await conn.fetchrow(f"{self.select} WHERE x.org_id = $1 AND x.id = $2", org_id, row_id)
+        return self._one(row)
+
+    async def list(self, conn: Conn, org_id: UUID, limit: int, offset: int) -> Page[R]:
+        rows = await conn.fetch(
+            f"{self.select} WHERE x.org_id = $1 ORDER BY {self.order_by} LIMIT $2 OFFSET $3",
+            org_id,
+            limit,
+            offset,
+        )
+        total = await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE org_id = $1", org_id)
+        return Page[R](items=[self.record.model_validate(dict(r)) for r in rows], total=total)
+
+    async def insert(self, conn: Conn, org_id: UUID, values: Mapping[str, Any]) -> UUID:
+        columns = list(values)
+        if any(c not in self.writable for c in columns):
+            raise ValueError(f"{self.table}: cannot write {columns}")
+        placeholders = ", ".join(f"${i}" for i in range(3, len(columns) + 3))
+        new_id = uuid4()
+        await conn.execute(
+            f"INSERT INTO {self.table} (id, org_id{''.join(', ' + c for c in columns)}) "
+            f"VALUES ($1, $2{', ' if columns else ''}{placeholders})",
+            new_id,
+            org_id,
+            *values.values(),
+        )
+        return new_id
+
+    async def update(self, conn: Conn, org_id: UUID, row_id: UUID, values: Mapping[str, Any]) -> bool:
+        return await update_row(conn, self.table, org_id, row_id, values, self.writable)
+
+    async def delete(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
+        return await delete_row(conn, self.table, org_id, row_id, self.what)
+
+    async def exists(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
+        return bool(
+            await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE org_id = $1 AND id = $2)",
+                org_id,
+                row_id,
+            )
+        )
+
+
+ASSET_TYPES = CatalogTable(
+    table="asset_types",
+    what="asset type",
+    select="""SELECT x.id, x.number, x.name, x.code, x.kind, x.subcategory, x.created_at,
+                     x.updated_at FROM asset_types x""",
+    order_by="x.name, x.id",
+    writable=("name", "code", "kind", "subcategory"),
+    record=AssetType,
+)
+
+MANUFACTURERS = CatalogTable(
+    table="manufacturers",
+    what="manufacturer",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM manufacturers x",
+    order_by="x.name, x.id",
+    writable=("name",),
+    record=Manufacturer,
+)
+
+MODELS = CatalogTable(
+    table="models",
+    what="model",
+    select="""SELECT x.id, x.number, x.manufacturer_id, mf.name AS manufacturer_name,
+                     x.asset_type_id, x.name, x.created_at, x.updated_at
+              FROM models x JOIN manufacturers mf ON mf.id = x.manufacturer_id""",
+    order_by="mf.name, x.name, x.id",
+    writable=("manufacturer_id", "asset_type_id", "name"),
+    record=CatalogModel,
+)
+
+PEOPLE = CatalogTable(
+    table="people",
+    what="user",
+    select="""SELECT x.id, x.number, x.name, x.email, x.phone, x.created_at, x.updated_at
+              FROM people x""",
+    order_by="x.name, x.id",
+    writable=("name", "email", "phone"),
+    record=Person,
+)

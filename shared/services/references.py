@@ -1,0 +1,23 @@
+"""Turning ids given by a caller into ids of the caller's organisation, or a named error."""
+
+from uuid import UUID
+
+from shared.db import Conn
+from shared.errors import FieldProblem, InvalidInput
+from shared.repositories.catalog import CatalogTable
+
+
+def parse_id(value: str) -> UUID | None:
+    """A UUID from its text, or None when the text is not one."""
+    try:
+        return UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+async def resolve_reference(conn: Conn, table: CatalogTable, org_id: UUID, field: str, value: str) -> UUID:
+    """The id of an object of the organisation, or InvalidInput naming the field."""
+    row_id = parse_id(value)
+    if row_id is None or not await table.exists(conn, org_id, row_id):
+        raise InvalidInput([FieldProblem(field, f"no {table.what} with id {value!r} in this organisation")])
+    return row_id

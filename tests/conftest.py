@@ -1,0 +1,124 @@
+"""Fixtures: a database of this run's own on a real PostgreSQL, the real app, and tenants."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.api.app import create_app
+from shared.db import create_pool, with_database
+from shared.migrate import migrate_database
+from shared.services import organisations
+from shared.settings import Settings
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+_NO_SERVICES = (
+    "The tests need a real PostgreSQL and RabbitMQ. Set DATABASE_URL (a server where the tests may "
+    "create databases, e.g. postgresql://postgres@127.0.0.1:5432/postgres) and AMQP_URL (e.g. "
+    "amqp://guest:guest@127.0.0.1:5672/), or run them where a Docker engine answers so that "
+    "testcontainers can start both."
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """DATABASE_URL if set; else a PostgreSQL container; else a failure saying what to set."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    if not _docker_answers():
+        pytest.fail(_NO_SERVICES, pytrace=False)
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:15", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database made for this run, migrated, dropped at the end."""
+    name = f"assetflow_test_{RUN_ID}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(postgres_server_url, name)
+    await migrate_database(url)
+    yield url
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, amqp_url=os.environ.get("AMQP_URL", ""), db_pool_max_size=20)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    """The real app, built by the real factory, over a real socket."""
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An organisation of the test run with a token of each kind."""
+
+    name: str
+    org_id: uuid.UUID
+    token: str  # assets:read and assets:write
+    read_token: str
+    write_token: str
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+
+TenantFactory = Callable[..., Awaitable[Tenant]]
+
+
+@pytest.fixture
+def make_tenant(pool: asyncpg.Pool) -> TenantFactory:
+    """Make a fresh organisation with tokens; each test gets tenants of its own."""
+
+    async def make(prefix: str | None = None) -> Tenant:
+        name = f"org-{uuid.uuid4().hex[:12]}"
+        org = await organisations.create_organisation(pool, name, prefix)
+        _, both = await organisations.create_token(pool, name, ["assets:read", "assets:write"])
+        _, read = await organisations.create_token(pool, name, ["assets:read"], name="read")
+        _, write = await organisations.create_token(pool, name, ["assets:write"], name="write")
+        return Tenant(name, org.id, both, read, write)
+
+    return make
+
+
+@pytest.fixture
+async def tenant(make_tenant: TenantFactory) -> Tenant:
+    return await make_tenant()
