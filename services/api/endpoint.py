@@ -45,6 +45,9 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     values: dict[str, str] = {}
     repeated: list[FieldProblem] = []
     for key, value in request.query.items():
+        if "\x00" in key or "\x00" in value:
+            raise bad_request([FieldProblem(key.replace("\x00", ""), "must not contain NUL characters")],
+                              "The query")
         if key in values:
             repeated.append(FieldProblem(key, "is given more than once"))
         values[key] = value
@@ -67,6 +70,8 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
     if not raw.strip():
         raise bad_request([FieldProblem("body", "is empty; send a JSON object")], "The body")
+    if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL
+        raise bad_request([FieldProblem("body", "strings must not contain NUL (\\u0000)")], "The body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
