@@ -18,7 +18,9 @@ from shared.errors import DomainError
 from shared.logs import configure_logging
 from shared.migrate import migrate_database
 from shared.services import organisations
+from shared.services.coverage_notices import sweep
 from shared.settings import Settings, get_settings
+from shared.tail import tail_events
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,19 @@ async def cmd_token_list(args: argparse.Namespace) -> None:
         print(f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}")
 
 
+async def cmd_sweep(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    async with pool_for(settings.database_url, min_size=1, max_size=2) as pool:
+        count = await sweep(pool, dt.date.today(), settings.expiry_warning_days)
+    print(f"lifecycle recomputed for {count} assets", file=sys.stderr)
+
+
+async def cmd_events_tail(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    stop = _stop_on_signals()
+    await tail_events(settings, args.type or [], stop, lambda line: print(line, flush=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assetflow", description="IT asset management service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     tlist = token.add_parser("list", help="list an organisation's tokens (never their secrets)")
     tlist.add_argument("--org", required=True)
     tlist.set_defaults(run=cmd_token_list)
+    sub.add_parser("sweep", help="recompute warranty and support status now (also runs daily)").set_defaults(
+        run=cmd_sweep
+    )
+    events = sub.add_parser("events", help="the event stream").add_subparsers(
+        dest="events_command", required=True
+    )
+    tail = events.add_parser("tail", help="print events as they pass, from a queue of its own")
+    tail.add_argument("--type", action="append", help="an event type or routing pattern (repeatable)")
+    tail.set_defaults(run=cmd_events_tail)
     return parser
 
 

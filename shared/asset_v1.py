@@ -7,12 +7,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from shared.domain.depreciation import book_value, plan_for
+from shared.domain.lifecycle import SupportStatus, WarrantyStatus
 from shared.domain.models import (
     Asset,
     AssetKind,
     AssetStatus,
     DepreciationSchedule,
 )
+
+# Fields the worker derives: not part of an asset's changes.
+DERIVED_FIELDS = frozenset({"warranty_status", "support_status", "book_value"})
 
 # A decimal with two places, written as a JSON number (never a string, never a float).
 MoneyOut = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0})]
@@ -49,6 +54,11 @@ class AssetV1(BaseModel):
     service_start_date: dt.date | None
     depreciation_schedule: DepreciationSchedule | None
     estimated_salvage_value: MoneyOut | None
+    warranty_status: WarrantyStatus | None = Field(description="Computed by the worker; null until then.")
+    support_status: SupportStatus | None = Field(description="Computed by the worker; null until then.")
+    book_value: MoneyOut | None = Field(
+        description="Today's book value from the worker's depreciation schedule; null until then."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -57,7 +67,18 @@ def _text(value: object | None) -> str | None:
     return None if value is None else str(value)
 
 
-def asset_v1(asset: Asset) -> dict[str, Any]:
+def _book_value(asset: Asset, today: dt.date) -> Decimal | None:
+    plan = plan_for(
+        asset.dep_schedule,
+        asset.dep_original_cost,
+        asset.dep_salvage_value,
+        asset.dep_service_start_date,
+        None,
+    )
+    return book_value(plan, today) if plan else None
+
+
+def asset_v1(asset: Asset, today: dt.date | None = None) -> dict[str, Any]:
     """The v1 body of an asset, as plain values ready for JSON."""
     return {
         "id": str(asset.id),
@@ -86,6 +107,9 @@ def asset_v1(asset: Asset) -> dict[str, Any]:
         "service_start_date": asset.service_start_date,
         "depreciation_schedule": asset.depreciation_schedule.value if asset.depreciation_schedule else None,
         "estimated_salvage_value": asset.estimated_salvage_value,
+        "warranty_status": asset.warranty_status,
+        "support_status": asset.support_status,
+        "book_value": _book_value(asset, today or dt.date.today()),
         "created_at": asset.created_at,
         "updated_at": asset.updated_at,
     }

@@ -4,10 +4,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from shared.jsonio import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -15,9 +18,18 @@ logger = logging.getLogger(__name__)
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
+def _encode_json(value: object) -> str:
+    return dumps(value).decode()
+
+
+def _decode_json(text: str) -> object:
+    # Decimals, not floats: a price in a JSON column comes back exactly as it went in.
+    return json.loads(text, parse_float=Decimal)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for jtype in ("json", "jsonb"):
-        await conn.set_type_codec(jtype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(jtype, encoder=_encode_json, decoder=_decode_json, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

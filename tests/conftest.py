@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
+import aio_pika
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,6 +15,7 @@ from shared.db import create_pool, with_database
 from shared.migrate import migrate_database
 from shared.services import organisations
 from shared.settings import Settings
+from shared.topology import CONSUMERS, Topology
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -47,6 +49,40 @@ def postgres_server_url() -> Iterator[str]:
 
     with PostgresContainer("postgres:15", driver=None) as container:
         yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """AMQP_URL if set; else a RabbitMQ container; else a failure saying what to set."""
+    if url := os.environ.get("AMQP_URL"):
+        yield url
+        return
+    if not _docker_answers():
+        pytest.fail(_NO_SERVICES, pytrace=False)
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as container:
+        host = container.get_container_host_ip()
+        port = container.get_exposed_port(container.port)
+        yield f"amqp://{container.username}:{container.password}@{host}:{port}/"
+
+
+EVENTS_PREFIX = f"assetflow-test-{RUN_ID}"
+
+
+@pytest.fixture(scope="session")
+async def broker(amqp_url: str) -> AsyncIterator[str]:
+    """This run's own exchange and queues (prefix EVENTS_PREFIX), deleted at the end."""
+    yield EVENTS_PREFIX
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        topology = Topology(EVENTS_PREFIX)
+        for consumer in CONSUMERS:
+            for name in (topology.queue(consumer), topology.dead_letter_queue(consumer)):
+                await channel.queue_delete(name)
+        await channel.exchange_delete(topology.exchange)
+        await channel.exchange_delete(topology.dead_letter_exchange)
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,17 @@
 """The app factory of the HTTP gateway."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.api.keys import METRICS, POOL, SETTINGS
+from services.api.keys import METRICS, POOL, RELAY, SETTINGS
 from services.api.metrics import HttpMetrics
 from services.api.middlewares import bearer_auth, errors, request_context
 from services.api.routes import setup_routes
 from shared.db import create_pool
+from shared.event_metrics import RelayMetrics
+from shared.relay import OutboxRelay
 from shared.settings import Settings
 
 
@@ -21,6 +24,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await app[POOL].close()
 
 
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    """The outbox relay runs beside the gateway; writes go on while the broker is away."""
+    relay = OutboxRelay(app[POOL], app[SETTINGS], RelayMetrics(app[METRICS].registry))
+    app[RELAY] = relay
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+    yield
+    stop.set()
+    await task
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway; connections are opened when it starts, not here."""
     app = web.Application(
@@ -30,5 +44,6 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_relay)
     setup_routes(app)
     return app

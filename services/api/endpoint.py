@@ -9,12 +9,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.api.problems import ApiError, bad_request, problems_from_validation
-from shared.domain.models import Principal, Scope
+from services.api.schemas.common import RequestBody
+from shared.domain.models import Caller, Principal, Scope
 from shared.errors import FieldProblem
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 JSON_TYPES = ("application/json",)
 
@@ -36,6 +38,16 @@ class Endpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def caller_of(request: web.Request, principal: Principal) -> Caller:
+    """The principal of a write, with the request it came in."""
+    return Caller(
+        org_id=principal.org_id,
+        token_id=principal.token_id,
+        token_name=principal.token_name,
+        request_id=request[REQUEST_ID_KEY],
+    )
+
+
 def endpoint_of(handler: Any) -> Endpoint | None:
     return getattr(handler, "__endpoint__", None)
 
@@ -46,8 +58,9 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     repeated: list[FieldProblem] = []
     for key, value in request.query.items():
         if "\x00" in key or "\x00" in value:
-            raise bad_request([FieldProblem(key.replace("\x00", ""), "must not contain NUL characters")],
-                              "The query")
+            raise bad_request(
+                [FieldProblem(key.replace("\x00", ""), "must not contain NUL characters")], "The query"
+            )
         if key in values:
             repeated.append(FieldProblem(key, "is given more than once"))
         values[key] = value
@@ -73,12 +86,15 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL
         raise bad_request([FieldProblem("body", "strings must not contain NUL (\\u0000)")], "The body")
     try:
-        return model.model_validate_json(raw)
+        body = model.model_validate_json(raw)
     except ValidationError as exc:
         problems = problems_from_validation(exc, "body")
         if any(e["type"] == "model_type" for e in exc.errors()):
             problems = [FieldProblem("body", "must be a JSON object")]
         raise bad_request(problems, "The body") from exc
+    if isinstance(body, RequestBody) and (nulls := body.null_fields()):
+        raise bad_request([FieldProblem(name, "may be left out but not null") for name in nulls], "The body")
+    return body
 
 
 def endpoint(spec: Endpoint) -> Callable[[Handler], Handler]:

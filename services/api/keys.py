@@ -4,8 +4,10 @@ import asyncpg
 from aiohttp import web
 
 from services.api.metrics import HttpMetrics
+from shared.relay import OutboxRelay
 from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", HttpMetrics)
+RELAY = web.AppKey("relay", OutboxRelay)

@@ -9,7 +9,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.api.endpoint import PRINCIPAL_KEY, endpoint_of
+from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, endpoint_of
 from services.api.keys import METRICS, POOL
 from services.api.problems import ApiError, render_v1, render_v2
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -18,7 +18,6 @@ from shared.services.organisations import authenticate
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 

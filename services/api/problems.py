@@ -6,7 +6,7 @@ from http import HTTPStatus
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from services.api.jsonio import json_response
+from services.api.responses import json_response
 from shared.errors import FieldProblem
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

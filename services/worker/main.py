@@ -1,15 +1,132 @@
-"""The worker process. Its consumers arrive with the events work; until then it only waits."""
+"""The worker process: the three consumers, the daily lifecycle sweep, and /metrics."""
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
+import time
+from collections.abc import AsyncIterator
 
+import aio_pika
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+
+from services.worker.bootstrap import handlers
+from services.worker.consumer import Consumer
+from shared.db import pool_for
+from shared.event_metrics import ConsumerMetrics
+from shared.services.coverage_notices import sweep
 from shared.settings import Settings
+from shared.topology import Topology, declare_all
 
 logger = logging.getLogger(__name__)
 
+_DRAIN_SECONDS = 30.0
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set."""
-    logger.info("worker started; no consumers are configured yet")
-    await stop.wait()
+
+def seconds_until(at: dt.time, now: dt.datetime) -> float:
+    """Seconds from `now` (UTC) to the next `at` (UTC)."""
+    target = now.replace(hour=at.hour, minute=at.minute, second=at.second, microsecond=0)
+    if target <= now:
+        target += dt.timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+async def _daily_sweep(pool: object, settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        delay = seconds_until(settings.sweep_at, dt.datetime.now(dt.UTC))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+            return
+        try:
+            await sweep(pool, dt.date.today(), settings.expiry_warning_days)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("lifecycle sweep failed; it runs again tomorrow or with `assetflow sweep`")
+
+
+@contextlib.asynccontextmanager
+async def _metrics_server(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[None]:
+    """GET /metrics and /healthz on WORKER_HOST:WORKER_PORT (0 turns it off)."""
+    if not settings.worker_port:
+        yield
+        return
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz)])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, settings.worker_host, settings.worker_port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, registry: CollectorRegistry | None = None
+) -> None:
+    """Consume until `stop` is set; then finish what is in flight and close cleanly."""
+    registry = registry or CollectorRegistry()
+    metrics = ConsumerMetrics(registry)
+    topology = Topology(settings.events_prefix)
+    async with pool_for(
+        settings.database_url, min_size=1, max_size=settings.worker_prefetch // 5 + 4
+    ) as pool:
+        connection = await _connect(settings, stop)
+        if connection is None:
+            return
+        stopping = asyncio.Event()
+        consumers = [
+            Consumer(name, handler, topology, metrics, settings.worker_max_attempts, stopping)
+            for name, handler in handlers(pool, settings).items()
+        ]
+        async with connection, _metrics_server(settings, registry):
+            setup = await connection.channel()
+            await declare_all(setup, topology)
+            await setup.close()
+            channels = []
+            for consumer in consumers:
+                channel = await connection.channel()
+                await channel.set_qos(prefetch_count=settings.worker_prefetch)
+                await consumer.start(channel)
+                channels.append(channel)
+            logger.info("worker consuming", extra={"queues": [topology.queue(c.name) for c in consumers]})
+            sweeper = asyncio.create_task(_daily_sweep(pool, settings, stop))
+            await stop.wait()
+            stopping.set()
+            for consumer in consumers:
+                await consumer.stop_consuming()
+            await _drain(consumers)
+            for channel in channels:
+                await channel.close()  # anything still unacked returns to its queue
+            await sweeper
     logger.info("worker stopped")
+
+
+async def _connect(settings: Settings, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:
+    """Connect to the broker, waiting for it as long as it takes (or until stopped)."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await aio_pika.connect_robust(settings.amqp_url, timeout=10)
+        except (OSError, aio_pika.exceptions.AMQPError) as exc:
+            logger.warning("broker unreachable; retrying", extra={"error": repr(exc), "retry_in_s": delay})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
+    return None
+
+
+async def _drain(consumers: list[Consumer]) -> None:
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while any(c.in_flight for c in consumers) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)

@@ -95,6 +95,15 @@ class Principal(Record):
     scopes: frozenset[str]
 
 
+class Caller(Record):
+    """Who is making a change, and in which request: what an event and the audit log record."""
+
+    org_id: UUID
+    token_id: UUID
+    token_name: str
+    request_id: str
+
+
 class AssetType(Record):
     id: UUID
     number: int
@@ -191,6 +200,13 @@ class Asset(Record):
     financial_notes: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Written by the worker; None until it has seen the asset.
+    warranty_status: str | None = None
+    support_status: str | None = None
+    dep_schedule: DepreciationSchedule | None = None
+    dep_original_cost: Decimal | None = None
+    dep_salvage_value: Decimal | None = None
+    dep_service_start_date: dt.date | None = None
 
 
 T = TypeVar("T")

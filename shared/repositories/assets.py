@@ -27,11 +27,16 @@ WRITABLE_COLUMNS = frozenset(
 
 _SELECT = """
     SELECT a.*, t.name AS asset_type_name, t.kind AS asset_kind,
-           m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name
+           m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name,
+           l.warranty_status, l.support_status,
+           d.schedule AS dep_schedule, d.original_cost AS dep_original_cost,
+           d.salvage_value AS dep_salvage_value, d.service_start_date AS dep_service_start_date
     FROM assets a
     LEFT JOIN asset_types t ON t.id = a.asset_type_id
     LEFT JOIN models m ON m.id = a.model_id
     LEFT JOIN manufacturers mf ON mf.id = m.manufacturer_id
+    LEFT JOIN asset_lifecycle l ON l.asset_id = a.id AND NOT l.deleted
+    LEFT JOIN asset_depreciation d ON d.asset_id = a.id AND NOT d.deleted
 """
 
 # The expression the trigram index covers; `q` matches against it.

@@ -10,12 +10,14 @@ import asyncpg
 
 from shared.db import Conn
 from shared.domain.asset_tags import TagContext, render_tag
-from shared.domain.models import Asset, Page
+from shared.domain.models import Asset, Caller, Page
 from shared.errors import AssetNotFound, InvalidInput
+from shared.events import EventType
 from shared.repositories import assets as repo
 from shared.repositories import organisations as orgs
 from shared.repositories.assets import AssetFilter
 from shared.repositories.catalog import ASSET_TYPES, MODELS, PEOPLE, CatalogTable
+from shared.services.change_events import record_change
 from shared.services.references import parse_id, resolve_reference
 
 logger = logging.getLogger(__name__)
@@ -62,8 +64,9 @@ async def _resolve(conn: Conn, org_id: UUID, fields: Mapping[str, Any]) -> dict[
     return values
 
 
-async def create_asset(pool: asyncpg.Pool, org_id: UUID, fields: Mapping[str, Any]) -> Asset:
+async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, Any]) -> Asset:
     """Create an asset with the next tag of the organisation's template."""
+    org_id = caller.org_id
     if not fields.get("name"):
         raise InvalidInput.one("name", "is required")
     asset_id = uuid4()
@@ -83,18 +86,20 @@ async def create_asset(pool: asyncpg.Pool, org_id: UUID, fields: Mapping[str, An
                 async with conn.transaction():
                     await repo.insert_asset(conn, asset_id, org_id, tag, values)
                     asset = await repo.get_asset(conn, org_id, asset_id)
+                    assert asset is not None
+                    await record_change(conn, EventType.ASSET_CREATED, caller, None, asset)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "assets_org_id_asset_tag_key" or attempt == _TAG_ATTEMPTS:
                     raise
                 logger.warning("asset tag taken, trying the next counter", extra={"asset_tag": tag})
                 continue
-            assert asset is not None
             return asset
     raise AssertionError("unreachable")
 
 
-async def update_asset(pool: asyncpg.Pool, org_id: UUID, asset_id: str, fields: Mapping[str, Any]) -> Asset:
-    """Change some fields of an asset; an explicit None clears a field."""
+async def update_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
+    """Change some fields of an asset; an explicit None clears a field. No change, no event."""
+    org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
@@ -109,12 +114,14 @@ async def update_asset(pool: asyncpg.Pool, org_id: UUID, asset_id: str, fields: 
             return before
         await repo.update_asset(conn, org_id, row_id, changed)
         after = await repo.get_asset(conn, org_id, row_id)
-    assert after is not None
+        assert after is not None
+        await record_change(conn, EventType.ASSET_UPDATED, caller, before, after)
     return after
 
 
-async def delete_asset(pool: asyncpg.Pool, org_id: UUID, asset_id: str) -> Asset:
+async def delete_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str) -> Asset:
     """Delete an asset; returns its last state."""
+    org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
@@ -124,4 +131,5 @@ async def delete_asset(pool: asyncpg.Pool, org_id: UUID, asset_id: str) -> Asset
         last = await repo.get_asset(conn, org_id, row_id)
         assert last is not None
         await repo.delete_asset(conn, org_id, row_id)
+        await record_change(conn, EventType.ASSET_DELETED, caller, last, None)
     return last

@@ -4,9 +4,9 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.api.endpoint import Endpoint, endpoint
-from services.api.jsonio import json_response
+from services.api.endpoint import Endpoint, caller_of, endpoint
 from services.api.keys import POOL
+from services.api.responses import json_response
 from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
 from services.api.schemas.common import Listing, Message, Single, listing
 from shared.asset_v1 import AssetV1, asset_v1
@@ -57,7 +57,7 @@ async def get_asset(request: web.Request, principal: Principal) -> web.Response:
 )
 async def create_asset(request: web.Request, principal: Principal, body: AssetCreate) -> web.Response:
     asset = await service.create_asset(
-        request.app[POOL], principal.org_id, body.model_dump(exclude_unset=True)
+        request.app[POOL], caller_of(request, principal), body.model_dump(exclude_unset=True)
     )
     return json_response({"data": asset_v1(asset)}, status=201)
 
@@ -75,14 +75,17 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetCr
 )
 async def patch_asset(request: web.Request, principal: Principal, body: AssetPatch) -> web.Response:
     asset = await service.update_asset(
-        request.app[POOL], principal.org_id, request.match_info["id"], body.model_dump(exclude_unset=True)
+        request.app[POOL],
+        caller_of(request, principal),
+        request.match_info["id"],
+        body.model_dump(exclude_unset=True),
     )
     return json_response({"data": asset_v1(asset)})
 
 
 @endpoint(Endpoint("Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404)))
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
-    await service.delete_asset(request.app[POOL], principal.org_id, request.match_info["id"])
+    await service.delete_asset(request.app[POOL], caller_of(request, principal), request.match_info["id"])
     return json_response({"message": "Asset deleted."})
 
 

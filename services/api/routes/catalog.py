@@ -8,8 +8,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.api.endpoint import Endpoint, endpoint
-from services.api.jsonio import json_response
 from services.api.keys import POOL
+from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
 from shared.domain.models import Principal, Scope

@@ -5,8 +5,8 @@ from pathlib import Path
 import swagger_ui_bundle
 from aiohttp import web
 
-from services.api.jsonio import json_response
 from services.api.openapi import build_openapi
+from services.api.responses import json_response
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)

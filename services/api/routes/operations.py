@@ -7,8 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.api.endpoint import Endpoint, endpoint
-from services.api.jsonio import json_response
-from services.api.keys import METRICS, POOL
+from services.api.keys import METRICS, POOL, RELAY
+from services.api.responses import json_response
 
 logger = logging.getLogger(__name__)
 TAG = "operations"
@@ -29,7 +29,7 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@endpoint(Endpoint("The dependencies are reachable", TAG, None, response=Readiness, errors=(503,)))
+@endpoint(Endpoint("The database and the broker are reachable", TAG, None, response=Readiness, errors=(503,)))
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
@@ -40,6 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
     except (OSError, TimeoutError, Exception) as exc:  # any failure means not ready
         logger.warning("database not ready", extra={"error": repr(exc)})
         checks["database"] = "unreachable"
+    checks["broker"] = "ok" if request.app[RELAY].broker_connected else "unreachable"
     ready = all(v == "ok" for v in checks.values())
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503

@@ -4,8 +4,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from services.api.endpoint import Endpoint, endpoint
-from services.api.jsonio import json_response
 from services.api.keys import POOL
+from services.api.responses import json_response
 from services.api.schemas.common import RequestBody
 from shared.domain.models import Principal, Scope
 from shared.services import organisations as service

@@ -8,8 +8,6 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -36,12 +34,9 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     not_null: ClassVar[frozenset[str]] = frozenset()
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name in cls.not_null:
-            raise ValueError("may be left out but not null")
-        return value
+    def null_fields(self) -> list[str]:
+        """The not-null fields sent as null (checked outside pydantic so JSON stays strict)."""
+        return [name for name in sorted(self.not_null & self.model_fields_set) if getattr(self, name) is None]
 
     @classmethod
     def __get_pydantic_json_schema__(

@@ -1,0 +1,166 @@
+"""Running one consumer: validate each message, call its handler, ack only after it committed.
+
+- Not JSON, or not a valid event: dead-lettered at once, with the reason.
+- The database unreachable: retried in place with backoff for as long as it takes (no loss).
+- Any other failure: redelivered up to WORKER_MAX_ATTEMPTS times, then dead-lettered with the reason.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from shared.event_metrics import ConsumerMetrics
+from shared.events import AssetChangeEvent
+from shared.topology import Topology
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[AssetChangeEvent], Awaitable[bool]]
+
+TRANSIENT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+_MAX_BACKOFF_SECONDS = 5.0
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed."""
+
+
+def parse_event(body: bytes) -> AssetChangeEvent:
+    """The event in a message body; numbers with a fraction are read as exact decimals."""
+    try:
+        document = json.loads(body, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoisonMessage(f"body is not valid JSON: {exc}") from exc
+    try:
+        return AssetChangeEvent.model_validate(document)
+    except ValidationError as exc:
+        raise PoisonMessage(f"not a valid asset event: {exc.errors(include_url=False)!r:.500}") from exc
+
+
+class Consumer:
+    """One queue and the handler that applies its events."""
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        topology: Topology,
+        metrics: ConsumerMetrics,
+        max_attempts: int,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.name = name
+        self._handler = handler
+        self._topology = topology
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._stopping = stopping
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self.in_flight = 0
+
+    async def start(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        self._queue = await channel.get_queue(self._topology.queue(self.name), ensure=True)
+        self._consumer_tag = await self._queue.consume(self.on_message)
+
+    async def stop_consuming(self) -> None:
+        """Take no new deliveries; those in flight go on to their ack."""
+        if self._queue is not None and self._consumer_tag is not None:
+            await self._queue.cancel(self._consumer_tag)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self.in_flight += 1
+        try:
+            await self._process(message)
+        finally:
+            self.in_flight -= 1
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except PoisonMessage as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        backoff = 0.1
+        while True:
+            try:
+                applied = await self._handler(event)
+            except TRANSIENT_ERRORS as exc:
+                self._metrics.retried.labels(self.name, "transient").inc()
+                if self._stopping.is_set():
+                    await message.nack(requeue=True)  # another worker, or this one restarted, takes it
+                    return
+                logger.warning(
+                    "transient failure; retrying",
+                    extra={
+                        "consumer": self.name,
+                        "event_id": event.id,
+                        "error": repr(exc),
+                        "retry_in_s": backoff,
+                    },
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                continue
+            except Exception as exc:
+                await self._failed(message, event.id, exc)
+                return
+            await message.ack()
+            self._metrics.consumed.labels(self.name, "applied" if applied else "skipped").inc()
+            return
+
+    async def _failed(self, message: AbstractIncomingMessage, event_id: str, exc: Exception) -> None:
+        delivered_before = (message.headers or {}).get("x-delivery-count", 0)
+        attempts = (delivered_before if isinstance(delivered_before, int) else 0) + 1
+        logger.exception(
+            "event failed", extra={"consumer": self.name, "event_id": event_id, "attempt": attempts}
+        )
+        if attempts >= self._max_attempts:
+            await self._dead_letter(message, f"failed {attempts} times; last error: {exc!r:.500}")
+            return
+        self._metrics.retried.labels(self.name, "error").inc()
+        await message.nack(requeue=True)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        """Put the message, with the reason, in this consumer's dead-letter queue; then ack it."""
+        assert self._channel is not None
+        exchange = await self._channel.get_exchange(self._topology.dead_letter_exchange, ensure=False)
+        headers = dict(message.headers or {})
+        headers.update({"x-assetflow-reason": reason, "x-assetflow-consumer": self.name})
+        await exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                message_id=message.message_id,
+                type=message.type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self._topology.queue(self.name),
+            mandatory=True,
+        )
+        await message.ack()
+        self._metrics.dead_lettered.labels(self.name).inc()
+        logger.error(
+            "event dead-lettered",
+            extra={"consumer": self.name, "reason": reason, "message_id": message.message_id},
+        )

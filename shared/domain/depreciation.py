@@ -1,0 +1,105 @@
+"""Straight-line depreciation: monthly schedules and the book value on a date (pure functions)."""
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from shared.domain.models import DepreciationSchedule
+
+USEFUL_LIFE_YEARS: dict[DepreciationSchedule, int] = {
+    DepreciationSchedule.THREE_YEAR: 3,
+    DepreciationSchedule.FIVE_YEAR: 5,
+    DepreciationSchedule.TEN_YEAR: 10,
+}
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class DepreciationPlan:
+    """What a schedule is computed from."""
+
+    schedule: DepreciationSchedule
+    original_cost: Decimal
+    salvage_value: Decimal
+    service_start: dt.date
+
+    @property
+    def months(self) -> int:
+        return 12 * USEFUL_LIFE_YEARS[self.schedule]
+
+    @property
+    def depreciable(self) -> Decimal:
+        return max(self.original_cost - self.salvage_value, Decimal(0))
+
+    @property
+    def monthly(self) -> Decimal:
+        """Each whole month's share, (cost - salvage) / (12 x years), to the cent."""
+        return (self.depreciable / self.months).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One month of a schedule."""
+
+    period: int
+    period_end: dt.date
+    depreciation: Decimal
+    accumulated: Decimal
+    book_value: Decimal
+
+
+def plan_for(
+    schedule: DepreciationSchedule | None,
+    original_cost: Decimal | None,
+    salvage_value: Decimal | None,
+    service_start: dt.date | None,
+    purchase_date: dt.date | None,
+) -> DepreciationPlan | None:
+    """A plan, or None when nothing is computed (`other`, no schedule, no cost or no start)."""
+    start = service_start or purchase_date
+    if schedule is None or schedule not in USEFUL_LIFE_YEARS or original_cost is None or start is None:
+        return None
+    return DepreciationPlan(schedule, original_cost, salvage_value or Decimal(0), start)
+
+
+def add_months(start: dt.date, months: int) -> dt.date:
+    """The same day `months` later, or the month's last day when it is shorter (Jan 31 + 1 = Feb 28/29)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def whole_months_between(start: dt.date, as_of: dt.date) -> int:
+    """How many whole months have passed from `start` to `as_of` (0 before or on the start)."""
+    if as_of <= start:
+        return 0
+    months = (as_of.year - start.year) * 12 + (as_of.month - start.month)
+    while months > 0 and add_months(start, months) > as_of:
+        months -= 1
+    return months
+
+
+def schedule(plan: DepreciationPlan) -> list[Period]:
+    """Every month of the useful life; the last month takes the rounding so it ends at salvage."""
+    periods: list[Period] = []
+    accumulated = Decimal(0)
+    for n in range(1, plan.months + 1):
+        amount = plan.monthly if n < plan.months else plan.depreciable - accumulated
+        amount = min(amount, plan.depreciable - accumulated)
+        accumulated += amount
+        periods.append(
+            Period(
+                n, add_months(plan.service_start, n), amount, accumulated, plan.original_cost - accumulated
+            )
+        )
+    return periods
+
+
+def book_value(plan: DepreciationPlan, as_of: dt.date) -> Decimal:
+    """Cost less the whole months elapsed, never below the salvage value."""
+    elapsed = min(whole_months_between(plan.service_start, as_of), plan.months)
+    if elapsed == plan.months:
+        return min(plan.salvage_value, plan.original_cost)
+    value = plan.original_cost - plan.monthly * elapsed
+    return max(value, min(plan.salvage_value, plan.original_cost))
