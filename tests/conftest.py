@@ -1,9 +1,14 @@
-"""Fixtures: a database of this run's own on a real PostgreSQL, the real app, and tenants."""
+"""Fixtures: a database and broker names of this run's own on a real PostgreSQL and RabbitMQ, the
+real app, the real worker, tenants, and taps on the event stream."""
 
+import asyncio
+import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -11,11 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
+from services.worker.main import run_worker
 from shared.db import create_pool, with_database
 from shared.migrate import migrate_database
 from shared.services import organisations
 from shared.settings import Settings
-from shared.topology import CONSUMERS, Topology
+from shared.topology import CONSUMERS, Topology, declare_exchange
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -158,3 +164,79 @@ def make_tenant(pool: asyncpg.Pool) -> TenantFactory:
 @pytest.fixture
 async def tenant(make_tenant: TenantFactory) -> Tenant:
     return await make_tenant()
+
+
+@pytest.fixture(scope="session")
+async def worker(settings: Settings, client: TestClient) -> AsyncIterator[asyncio.Task[None]]:
+    """The real worker, consuming this run's queues in the test loop (the api's relay feeds it)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(settings, stop), name="test-worker")
+    yield task
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
+
+
+class EventTap:
+    """A queue of the test's own, bound to this run's exchange: what a subscriber would see."""
+
+    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
+        self._queue = queue
+
+    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next event's body, decoded; fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = await self._queue.get(no_ack=True, fail=False)
+            if message is not None:
+                return dict(json.loads(message.body))
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no event within {timeout} s")
+
+    async def until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Skip events until one satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = await self.next(max(deadline - time.monotonic(), 0.01))
+            if predicate(event):
+                return event
+
+    async def drain(self) -> list[dict[str, Any]]:
+        """Whatever is queued now, without waiting."""
+        found = []
+        while (message := await self._queue.get(no_ack=True, fail=False)) is not None:
+            found.append(json.loads(message.body))
+        return found
+
+
+TapFactory = Callable[..., Awaitable[EventTap]]
+
+
+@pytest.fixture
+async def event_tap(amqp_url: str, settings: Settings, client: TestClient) -> AsyncIterator[TapFactory]:
+    """Make taps: `await event_tap("asset.*")` binds an exclusive queue with those routing keys."""
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    exchange = await declare_exchange(channel, Topology(settings.events_prefix))
+
+    async def make(*routing_keys: str) -> EventTap:
+        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        for key in routing_keys or ("#",):
+            await queue.bind(exchange, routing_key=key)
+        return EventTap(queue)
+
+    yield make
+    await connection.close()
+
+
+async def poll(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(interval)

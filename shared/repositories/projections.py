@@ -198,3 +198,70 @@ async def insert_audit_entry(conn: Conn, entry: dict[str, Any]) -> None:
         entry["changes"],
         entry["at"],
     )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    asset_id: UUID | None = None
+    action: str | None = None
+    actor: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    event_id: UUID
+    asset_id: UUID
+    action: str
+    actor_id: str | None
+    actor_name: str | None
+    request_id: str | None
+    version: int
+    changes: dict[str, Any]
+    at: dt.datetime
+
+
+async def list_audit(
+    conn: Conn, org_id: UUID, flt: AuditFilter, after: tuple[dt.datetime, UUID] | None, limit: int
+) -> list[AuditEntry]:
+    """Entries newest first, after a (time, event id) cursor; `actor` matches a token's id or name."""
+    clauses = ["org_id = $1"]
+    args: list[Any] = [org_id]
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.asset_id is not None:
+        clauses.append(f"asset_id = {bind(flt.asset_id)}")
+    if flt.action is not None:
+        clauses.append(f"action = {bind(flt.action)}")
+    if flt.actor is not None:
+        ref = bind(flt.actor)
+        clauses.append(f"(actor_id = {ref} OR actor_name = {ref})")
+    if flt.since is not None:
+        clauses.append(f"at >= {bind(flt.since)}")
+    if flt.until is not None:
+        clauses.append(f"at < {bind(flt.until)}")
+    if after is not None:
+        clauses.append(f"(at, event_id) < ({bind(after[0])}, {bind(after[1])})")
+    rows = await conn.fetch(
+        f"""SELECT event_id, asset_id, action, actor_id, actor_name, request_id, version, changes, at
+            FROM audit_log WHERE {" AND ".join(clauses)}
+            ORDER BY at DESC, event_id DESC LIMIT {bind(limit)}""",
+        *args,
+    )
+    return [AuditEntry(**dict(r)) for r in rows]
+
+
+async def asset_ever_existed(conn: Conn, org_id: UUID, asset_id: UUID) -> bool:
+    """True while the asset exists or has any audit entry (it was deleted)."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM assets WHERE org_id = $1 AND id = $2)
+                   OR EXISTS (SELECT 1 FROM audit_log WHERE org_id = $1 AND asset_id = $2)""",
+            org_id,
+            asset_id,
+        )
+    )

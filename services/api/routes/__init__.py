@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from services.api.routes import assets, catalog, docs, operations, settings
+from services.api.routes import assets, catalog, docs, history, operations, settings
 
 
 def setup_routes(app: web.Application) -> None:
@@ -11,4 +11,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(assets.routes())
     app.add_routes(catalog.routes())
     app.add_routes(settings.routes())
+    app.add_routes(history.routes())
     app.on_startup.append(docs.build_document)

@@ -1,14 +1,19 @@
 """/openapi.json and /docs, the Swagger UI served from the installed package (no internet)."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import swagger_ui_bundle
 from aiohttp import web
 
+from services.api.keys import SETTINGS
 from services.api.openapi import build_openapi
 from services.api.responses import json_response
+from shared.asyncapi import build_asyncapi
+from shared.topology import Topology
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
+ASYNCAPI_KEY = web.AppKey("asyncapi", dict)
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 _PAGE = """<!doctype html>
@@ -22,12 +27,21 @@ _PAGE = """<!doctype html>
 
 
 async def build_document(app: web.Application) -> None:
-    """Build the OpenAPI document once, when every route is known."""
+    """Build the OpenAPI and AsyncAPI documents once, when every route is known."""
     app[OPENAPI_KEY] = build_openapi(app)
+    settings = app[SETTINGS]
+    broker = urlsplit(settings.amqp_url)
+    app[ASYNCAPI_KEY] = build_asyncapi(
+        Topology(settings.events_prefix), f"{broker.hostname or 'localhost'}:{broker.port or 5672}"
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI_KEY])
+
+
+async def asyncapi(request: web.Request) -> web.Response:
+    return json_response(request.app[ASYNCAPI_KEY])
 
 
 async def docs(request: web.Request) -> web.Response:
@@ -37,6 +51,7 @@ async def docs(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef | web.StaticDef]:
     return [
         web.get("/openapi.json", openapi, allow_head=False),
+        web.get("/asyncapi.json", asyncapi, allow_head=False),
         web.get("/docs", docs, allow_head=False),
         web.static("/docs/static", SWAGGER_DIR),
     ]
