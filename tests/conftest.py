@@ -111,8 +111,15 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, amqp_url=os.environ.get("AMQP_URL", ""), db_pool_max_size=20)
+def settings(database_url: str, amqp_url: str, broker: str) -> Settings:
+    """This run's database and broker names; the worker's metrics port is off so runs never clash."""
+    return Settings(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        events_prefix=broker,
+        worker_port=0,
+        db_pool_max_size=20,
+    )
 
 
 @pytest.fixture(scope="session")

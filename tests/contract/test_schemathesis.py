@@ -1,0 +1,295 @@
+"""Schemathesis against the app's own /openapi.json, with every check it has.
+
+The app runs in the test loop (the `client` fixture serves it on a real socket), so schemathesis's
+engine (the one behind `schemathesis run`), which sends blocking HTTP requests, runs in a worker
+thread while the loop keeps serving. All its phases run (examples, coverage, fuzzing, stateful) with
+all its checks (server errors, response schema, status codes, content types, headers, positive and
+negative data, auth, use after free, …). The run is bounded (MAX_EXAMPLES per operation, a step limit
+for the stateful phase) and reproducible (a fixed seed, deterministic generation, no cache). Every
+failure is reported with the response and the curl line that reproduces it.
+"""
+
+import asyncio
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemathesis
+from aiohttp.test_utils import TestClient
+from schemathesis.engine import Status, events, from_schema
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from tests.conftest import Tenant
+
+SEED = 20_260_101
+MAX_EXAMPLES = 25
+HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+
+# --- known schemathesis false positives ----------------------------------------------------------
+#
+# `positive_data_acceptance` sends requests the OpenAPI document allows and expects them accepted.
+# A few rules of the API cannot be written in JSON Schema at all, so a schema-valid request may be
+# rightly refused with a 400 (the README documents the first two). Only such a 400 is dropped, and only when
+# *every* problem it names is one of these; any other rejection, and every other check, still fails:
+#
+# - ids of other objects must name an object of the caller's organisation ("Ids of other objects
+#   must belong to the caller's organisation; any other id is a 400 naming the field"): whether an
+#   object exists is not a property of the request;
+# - a `cursor` must be one the API gave out: cursors are opaque;
+# - the field names of a custom form must be unique: JSON Schema's uniqueItems compares whole items,
+#   it cannot say "unique by one property";
+# - v2 `custom_form_value` needs `custom_form_name` beside it: OpenAPI cannot make one parameter
+#   depend on another;
+# - no string may hold U+0000, which PostgreSQL text cannot store: the API answers it with a clean
+#   400 naming it. Schemathesis's own answer to this is its `generation.allow-x00 = false` option;
+#   dropping only that 400 is narrower, since NULs are still sent and any 500 they cause still fails.
+_REFERENCE = re.compile(r"^no [\w ]+ with id .* in this organisation$", re.DOTALL)
+_UNKNOWN_CURSOR = ("cursor", "is not a cursor this API gave out")
+_UNIQUE_NAMES = "field names must be unique"
+_PARAMETER_DEPENDENCY = ("custom_form_value", "needs custom_form_name")
+_NUL = "strings must not contain NUL (\\u0000)"
+_NUL_IN_QUERY = "must not contain NUL characters"
+
+
+def _problems(body: Any) -> list[tuple[str, str]]:
+    """(field, message) pairs of a 400 in either dialect: v1 problem documents, v2 {field: [messages]}."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return [(str(e.get("field")), str(e.get("message"))) for e in body["errors"] if isinstance(e, dict)]
+    if isinstance(body, dict) and body and "detail" not in body:
+        return [
+            (str(name), str(message))
+            for name, messages in body.items()
+            for message in (messages if isinstance(messages, list) else [messages])
+        ]
+    return []
+
+
+def _inexpressible(problem: tuple[str, str]) -> bool:
+    _, message = problem
+    return (
+        bool(_REFERENCE.match(message))
+        or problem in (_UNKNOWN_CURSOR, _PARAMETER_DEPENDENCY)
+        or message in (_UNIQUE_NAMES, _NUL, _NUL_IN_QUERY)
+    )
+
+
+def false_positive(failure: Exception, status: int, content: bytes) -> bool:
+    """Whether a failure is one of the known false positives above."""
+    if not isinstance(failure, RejectedPositiveData) or status != 400:
+        return False
+    try:
+        problems = _problems(json.loads(content))
+    except ValueError:
+        return False
+    return bool(problems) and all(_inexpressible(p) for p in problems)
+
+
+def linked_misfit(spec: dict[str, Any], failure: Exception, case: Any) -> bool:
+    """The stateful phase fills parameters from earlier responses by name, and so can put a v1
+    string id into a v2 integer parameter of the same name (`custom_form_id`). Such a request does
+    not fit the document, so its rejection is no failure of `positive_data_acceptance`."""
+    if not isinstance(failure, RejectedPositiveData):
+        return False
+    operation = spec["paths"].get(case.path, {}).get(case.method.lower(), {})
+    for parameter in operation.get("parameters", []):
+        value = (case.query or {}).get(parameter["name"])
+        schema = parameter.get("schema", {})
+        kinds = {schema.get("type")} | {k.get("type") for k in schema.get("anyOf", [])}
+        if value is not None and "integer" in kinds and not re.fullmatch(r"-?\d+", str(value)):
+            return True
+    return False
+
+
+# --- running schemathesis ------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What a schemathesis run found."""
+
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dropped: int = 0
+    operations: set[str] = field(default_factory=set)
+    checks_run: set[str] = field(default_factory=set)
+    failed_checks: set[str] = field(default_factory=set)
+
+    def text(self) -> str:
+        return "\n\n".join(self.failures + self.errors)
+
+
+def _config(base_url: str, token: str) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "base-url": base_url,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "workers": 1,
+            "request-timeout": 10,
+            # No state carried between runs (and no .schemathesis/ directory in the work tree).
+            "cache": {"enabled": False},
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
+            # Every check schemathesis has, not only not_a_server_error.
+            "checks": {"enabled": True},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": True, "max-steps": 20},
+            },
+        }
+    )
+
+
+def _clip(text: str, limit: int = 1500) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def _describe(label: str, phase: str, check: Any, recorder: Any, case_id: str) -> str:
+    info = check.failure_info
+    failure = info.failure
+    interaction = recorder.interactions.get(case_id)
+    got = ""
+    if interaction is not None and interaction.response is not None:
+        response = interaction.response
+        got = f"Got {response.status_code}: {response.content.decode('utf-8', 'replace')}\n"
+    return (
+        f"[{phase}] {label} — {check.name}: {failure.title}\n{failure.message}\n"
+        f"{_clip(got, 600)}Reproduce with:\n{_clip(info.code_sample)}"
+    )
+
+
+def run_schemathesis(spec: dict[str, Any], base_url: str, token: str) -> Report:
+    """Run every phase and every check of schemathesis against the live server (blocking)."""
+    schema = schemathesis.openapi.from_dict(spec, config=_config(base_url, token))
+    report = Report()
+
+    def filter_failure(context: Any, failure: Exception, case: Any, response: Any) -> bool:
+        if false_positive(failure, response.status_code, response.content) or linked_misfit(
+            spec, failure, case
+        ):
+            report.dropped += 1
+            return False
+        return True
+
+    schema.hook(filter_failure)
+
+    seen: set[tuple[str, str, str]] = set()
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            report.operations.add(recorder.label)
+            for case_id, case_checks in recorder.checks.items():
+                for check in case_checks:
+                    report.checks_run.add(check.name)
+                    if check.status is not Status.FAILURE or check.failure_info is None:
+                        continue
+                    report.failed_checks.add(check.name)
+                    key = (recorder.label, check.name, check.failure_info.failure.title)
+                    if key not in seen:
+                        seen.add(key)
+                        report.failures.append(
+                            _describe(recorder.label, event.phase.value, check, recorder, case_id)
+                        )
+        elif isinstance(event, events.NonFatalError):
+            report.errors.append(f"error in {event.label}: {event.info.format()}")
+        elif isinstance(event, events.FatalError):
+            report.errors.append(f"fatal: {event.exception!r}")
+    return report
+
+
+async def _openapi(client: TestClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status == 200
+    spec = await response.json()
+    assert isinstance(spec, dict)
+    return spec
+
+
+def _base_url(client: TestClient) -> str:
+    return str(client.make_url("/")).rstrip("/")
+
+
+def _operations(spec: dict[str, Any]) -> set[str]:
+    return {
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+async def test_api_conforms_to_its_openapi_document(client: TestClient, tenant: Tenant) -> None:
+    spec = await _openapi(client)
+    report = await asyncio.to_thread(run_schemathesis, spec, _base_url(client), tenant.token)
+    # The run really exercised the API: every operation of the document, with the checks that matter.
+    missing = _operations(spec) - report.operations
+    assert not missing, f"operations schemathesis did not test: {sorted(missing)}"
+    assert {
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "positive_data_acceptance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "allow_header_conformance",
+        "ignored_auth",
+        "use_after_free",
+        "ensure_resource_availability",
+    } <= report.checks_run, report.checks_run
+    assert not report.failures and not report.errors, (
+        f"schemathesis found {len(report.failures)} failure(s) and {len(report.errors)} error(s) "
+        f"({report.dropped} known false positive(s) dropped; "
+        f"checks run: {', '.join(sorted(report.checks_run))}):\n\n" + report.text()
+    )
+
+
+def test_false_positive_filter_is_narrow() -> None:
+    rejected = RejectedPositiveData(
+        operation="POST /v1/models", message="m", status_code=400, allowed_statuses=["2xx"]
+    )
+    reference = {
+        "type": "https://assetflow.dev/problems/validation-error",
+        "status": 400,
+        "errors": [{"field": "asset_type_id", "message": "no asset type with id '0' in this organisation"}],
+    }
+    assert false_positive(rejected, 400, json.dumps(reference).encode())
+    assert false_positive(rejected, 400, b'{"vendor": ["no vendor with id 7 in this organisation"]}')
+    cursor = {"errors": [{"field": "cursor", "message": "is not a cursor this API gave out"}]}
+    assert false_positive(rejected, 400, json.dumps(cursor).encode())
+    nul = {"errors": [{"field": "body", "message": "strings must not contain NUL (\\u0000)"}]}
+    assert false_positive(rejected, 400, json.dumps(nul).encode())
+    assert false_positive(rejected, 400, b'{"fields": ["field names must be unique"]}')
+    # Anything else stays a failure: another message, one more problem, another status or check.
+    assert not false_positive(rejected, 400, b'{"errors": [{"field": "name", "message": "too long"}]}')
+    mixed = {"errors": [*reference["errors"], {"field": "name", "message": "too long"}]}  # type: ignore[misc]
+    assert not false_positive(rejected, 400, json.dumps(mixed).encode())
+    assert not false_positive(rejected, 500, json.dumps(reference).encode())
+    assert not false_positive(rejected, 400, b"not json")
+    assert not false_positive(rejected, 400, b'{"detail": "no vendor with id 7 in this organisation"}')
+    assert not false_positive(AssertionError("other check"), 400, json.dumps(reference).encode())
+
+
+async def test_a_real_failure_fails_the_run(client: TestClient, tenant: Tenant) -> None:
+    """The harness is not vacuous: a document the API does not honour makes schemathesis report it."""
+    spec = await _openapi(client)
+    operation = copy.deepcopy(spec["paths"]["/v1/assets"]["get"])
+    # Promise a member the API never sends.
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "allOf": [ok, {"type": "object", "required": ["no_such_member"]}]
+    }
+    broken = {**spec, "paths": {"/v1/assets": {"get": operation}}}
+    report = await asyncio.to_thread(run_schemathesis, broken, _base_url(client), tenant.token)
+    assert "response_schema_conformance" in report.failed_checks, report.text()
+    assert report.failures
+    assert "no_such_member" in report.text()
+    assert "curl -X GET" in report.text()
