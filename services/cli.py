@@ -46,8 +46,11 @@ async def _run_until_signal(*runners: Callable[[Settings, asyncio.Event], Corout
     stop = _stop_on_signals()
     tasks = [asyncio.create_task(run(settings, stop)) for run in runners]
     await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    stop.set()
-    await asyncio.gather(*tasks)
+    stop.set()  # one failed (or a signal came): the others finish cleanly before the error is raised
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def _demo_organisation(settings: Settings) -> None:

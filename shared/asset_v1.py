@@ -13,6 +13,7 @@ from shared.domain.models import (
     Asset,
     AssetKind,
     AssetStatus,
+    CoverageType,
     DepreciationSchedule,
 )
 
@@ -54,6 +55,28 @@ class AssetV1(BaseModel):
     service_start_date: dt.date | None
     depreciation_schedule: DepreciationSchedule | None
     estimated_salvage_value: MoneyOut | None
+    company_id: str = Field(description="The asset's company (the v2 `company`); default: the first.")
+    contract_id: str | None
+    business_unit_id: str | None
+    custom_form_id: str | None = Field(description="The custom form that custom_fields follow, if any.")
+    address: str | None
+    city: str | None
+    country: str | None
+    region: str | None
+    location_description: str | None
+    warranty_type: CoverageType
+    warranty_provider_id: str | None
+    warranty_contact_phone: str | None
+    warranty_contact_email: str | None
+    warranty_notes: str | None
+    support_type: CoverageType
+    support_provider_id: str | None
+    attached_supplier_id: str | None
+    support_contact_phone: str | None
+    support_contact_email: str | None
+    support_notes: str | None
+    end_of_support_date: dt.date | None
+    financial_notes: str | None
     warranty_status: WarrantyStatus | None = Field(description="Computed by the worker; null until then.")
     support_status: SupportStatus | None = Field(description="Computed by the worker; null until then.")
     book_value: MoneyOut | None = Field(
@@ -107,6 +130,28 @@ def asset_v1(asset: Asset, today: dt.date | None = None) -> dict[str, Any]:
         "service_start_date": asset.service_start_date,
         "depreciation_schedule": asset.depreciation_schedule.value if asset.depreciation_schedule else None,
         "estimated_salvage_value": asset.estimated_salvage_value,
+        "company_id": str(asset.company_id),
+        "contract_id": _text(asset.contract_id),
+        "business_unit_id": _text(asset.business_unit_id),
+        "custom_form_id": _text(asset.custom_form_id),
+        "address": asset.address,
+        "city": asset.city,
+        "country": asset.country,
+        "region": asset.region,
+        "location_description": asset.location_description,
+        "warranty_type": asset.warranty_type.value,
+        "warranty_provider_id": _text(asset.warranty_provider_id),
+        "warranty_contact_phone": asset.warranty_contact_phone,
+        "warranty_contact_email": asset.warranty_contact_email,
+        "warranty_notes": asset.warranty_notes,
+        "support_type": asset.support_type.value,
+        "support_provider_id": _text(asset.support_provider_id),
+        "attached_supplier_id": _text(asset.attached_supplier_id),
+        "support_contact_phone": asset.support_contact_phone,
+        "support_contact_email": asset.support_contact_email,
+        "support_notes": asset.support_notes,
+        "end_of_support_date": asset.end_of_support_date,
+        "financial_notes": asset.financial_notes,
         "warranty_status": asset.warranty_status,
         "support_status": asset.support_status,
         "book_value": _book_value(asset, today or dt.date.today()),

@@ -80,7 +80,8 @@ async def ensure_database(dsn: str) -> bool:
     admin = await asyncpg.connect(with_database(dsn, "postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name.replace(chr(34), chr(34) * 2)}"')
-    except asyncpg.DuplicateDatabaseError:
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        # Another process created it first (PostgreSQL reports a race on pg_database as either).
         return False
     finally:
         await admin.close()

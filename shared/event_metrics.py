@@ -18,6 +18,12 @@ class RelayMetrics:
             "Publish attempts that failed (the events stay in the outbox).",
             registry=registry,
         )
+        self.unrouted = Counter(
+            "assetflow_events_unrouted_total",
+            "Notices confirmed by the broker that no queue was bound to receive, by type.",
+            ["type"],
+            registry=registry,
+        )
         self.backlog = Gauge(
             "assetflow_outbox_backlog", "Events in the outbox waiting to be published.", registry=registry
         )

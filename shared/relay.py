@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aiormq.exceptions import DeliveryError
+from pamqp.commands import Basic
 
 from shared.event_metrics import RelayMetrics
-from shared.events import CONTENT_TYPE
+from shared.events import ASSET_CHANGE_TYPES, CONTENT_TYPE
 from shared.repositories import outbox
 from shared.settings import Settings
 from shared.topology import Topology, declare_all
@@ -26,6 +28,21 @@ logger = logging.getLogger(__name__)
 
 _PRUNE_EVERY_SECONDS = 60.0
 _MAX_BACKOFF_SECONDS = 10.0
+
+
+NO_ROUTE = 312  # AMQP reply code of a mandatory message that no queue is bound to
+
+
+def _unrouted_notice(routing_key: str, result: object) -> bool:
+    """A lifecycle notice that no queue is bound to: nobody subscribes to it, which is not a
+    failure. (The asset changes always have the worker's three queues; a NO_ROUTE for one of those
+    means the topology is missing, and the relay declares it again and retries.)"""
+    return (
+        isinstance(result, DeliveryError)
+        and isinstance(result.frame, Basic.Return)
+        and result.frame.reply_code == NO_ROUTE
+        and routing_key not in ASSET_CHANGE_TYPES
+    )
 
 
 class OutboxRelay:
@@ -136,7 +153,9 @@ class OutboxRelay:
             # Mark the confirmed prefix only, so that what follows a failure goes out again in order.
             confirmed = []
             for row, result in zip(rows, results, strict=True):
-                if isinstance(result, BaseException):
+                if _unrouted_notice(row.routing_key, result):
+                    self._metrics.unrouted.labels(row.routing_key).inc()
+                elif isinstance(result, BaseException):
                     break
                 confirmed.append(row)
             if confirmed:
@@ -144,8 +163,8 @@ class OutboxRelay:
         for row in confirmed:
             self._metrics.published.labels(row.routing_key).inc()
         if len(confirmed) < len(rows):
-            failure = next(r for r in results if isinstance(r, BaseException))
-            if isinstance(failure, aio_pika.exceptions.AMQPError | OSError | TimeoutError):
+            failure = results[len(confirmed)]
+            if isinstance(failure, aio_pika.exceptions.AMQPError | OSError | TimeoutError | DeliveryError):
                 self._exchange = None  # declare again on a fresh channel
             raise RuntimeError(f"publish failed after {len(confirmed)} of {len(rows)}: {failure!r}")
         return len(rows)

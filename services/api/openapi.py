@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document, made from the endpoints' own pydantic models."""
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.api.endpoint import Endpoint, endpoint_of
 from services.api.problems import ProblemDocument
+from services.api.v2.schemas import Detail
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -25,12 +27,12 @@ _ERROR_TEXT = {
 
 
 def _models(specs: list[Endpoint]) -> list[type[BaseModel]]:
-    found: dict[str, type[BaseModel]] = {"ProblemDocument": ProblemDocument}
+    found: dict[type[BaseModel], None] = {ProblemDocument: None, Detail: None}
     for spec in specs:
         for model in (spec.body, spec.response):
             if model is not None:
-                found.setdefault(model.__name__, model)
-    return list(found.values())
+                found.setdefault(model)
+    return list(found)
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -46,6 +48,16 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
+def _error_content(dialect: str, status: int) -> dict[str, Any]:
+    """v1: a problem document; v2: Django REST framework's {"detail"} or {"field": [messages]}."""
+    if dialect != "v2":
+        return {"application/problem+json": {"schema": {"$ref": _REF.format(model="ProblemDocument")}}}
+    if status == 400:
+        fields = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+        return {"application/json": {"schema": fields}}
+    return {"application/json": {"schema": {"$ref": _REF.format(model="Detail")}}}
+
+
 def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": spec.summary,
@@ -54,9 +66,9 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
     }
     if spec.description:
         op["description"] = spec.description
+    id_schema = {"type": "integer", "minimum": 0} if spec.dialect == "v2" else {"type": "string"}
     params = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-        for p in _PATH_PARAM.findall(path)
+        {"name": p, "in": "path", "required": True, "schema": id_schema} for p in _PATH_PARAM.findall(path)
     ]
     if spec.query is not None:
         params += _query_parameters(spec.query)
@@ -67,13 +79,15 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
-    success: dict[str, Any] = {"description": "OK" if spec.status == 200 else "Created"}
+    success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
     op["responses"] = {str(spec.status): success}
-    problem = {"application/problem+json": {"schema": {"$ref": _REF.format(model="ProblemDocument")}}}
     for status in spec.errors:
-        op["responses"][str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": problem}
+        op["responses"][str(status)] = {
+            "description": _ERROR_TEXT.get(status, "Error"),
+            "content": _error_content(spec.dialect, status),
+        }
     if spec.scope is not None:
         op["security"] = [{"bearer": []}]
         op["description"] = (op.get("description", "") + f"\n\nRequired scope: `{spec.scope}`.").strip()
@@ -87,6 +101,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         spec = endpoint_of(route.handler)
         if spec is None or route.resource is None:
             continue
+        if spec.dialect == "v2" and not route.resource.canonical.endswith("/"):
+            continue  # the same operation without its trailing slash
         operations.append((route.resource.canonical, route.method.lower(), spec))
     specs = [spec for _, _, spec in operations]
     inputs = [(m, "validation") for m in _models(specs)] + [(m, "serialization") for m in _models(specs)]
@@ -99,7 +115,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "info": {
             "title": "assetflow",
             "version": "1.0.0",
-            "description": "IT asset management: the Uslimato v1 Assets API dialect. "
+            "description": "IT asset management: the Uslimato v1 Assets API dialect (`/v1/`) and "
+            "the Revnue v2 asset API dialect (`/api/v2/`, tags `v2: …`) over the same data. "
             "Authenticate with `Authorization: Bearer usl_live_...`.",
         },
         "servers": [{"url": "/"}],

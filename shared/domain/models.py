@@ -144,6 +144,75 @@ class Person(Record):
     updated_at: dt.datetime
 
 
+class Company(Record):
+    """A company of the organisation (the v2 `company` parameter); numbered from 1 per organisation."""
+
+    id: UUID
+    number: int
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Vendor(Record):
+    """A warranty provider, support provider or supplier."""
+
+    id: UUID
+    number: int
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Contract(Record):
+    id: UUID
+    number: int
+    contract_number: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    vendor_id: UUID | None
+    vendor_number: int | None
+    vendor_name: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BusinessUnit(Record):
+    id: UUID
+    number: int
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class FieldType(StrEnum):
+    """The value types a custom form's field can hold."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    BOOLEAN = "boolean"
+
+
+class FormField(BaseModel):
+    """One named, typed field of a custom form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: FieldType
+
+
+class CustomForm(Record):
+    id: UUID
+    number: int
+    name: str
+    fields: list[FormField]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
 class Asset(Record):
     """One asset: every column of both dialects, plus the catalog names it is linked to."""
 
@@ -200,6 +269,17 @@ class Asset(Record):
     financial_notes: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # The related objects as the v2 dialect nests them ({id: number, name, ...}), and the v1 id of
+    # the asset's company.
+    company_id: UUID
+    category_ref: dict[str, Any] | None = None
+    contract_ref: dict[str, Any] | None = None
+    owner_ref: dict[str, Any] | None = None
+    business_unit_ref: dict[str, Any] | None = None
+    warranty_provider_ref: dict[str, Any] | None = None
+    support_provider_ref: dict[str, Any] | None = None
+    attached_supplier_ref: dict[str, Any] | None = None
+    custom_form_number: int | None = None
     # Written by the worker; None until it has seen the asset.
     warranty_status: str | None = None
     support_status: str | None = None

@@ -28,13 +28,38 @@ WRITABLE_COLUMNS = frozenset(
 _SELECT = """
     SELECT a.*, t.name AS asset_type_name, t.kind AS asset_kind,
            m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name,
+           co.id AS company_id,
+           CASE WHEN t.id IS NOT NULL THEN
+               jsonb_build_object('id', t.number, 'name', t.name, 'subcategory', t.subcategory) END
+               AS category_ref,
+           CASE WHEN ct.id IS NOT NULL THEN jsonb_build_object('id', ct.number, 'number', ct.contract_number)
+               END AS contract_ref,
+           CASE WHEN p.id IS NOT NULL THEN jsonb_build_object(
+               'id', p.number, 'name', p.name, 'email', p.email, 'phone_number', p.phone) END AS owner_ref,
+           CASE WHEN bu.id IS NOT NULL THEN jsonb_build_object('id', bu.number, 'name', bu.name) END
+               AS business_unit_ref,
+           CASE WHEN wp.id IS NOT NULL THEN jsonb_build_object('id', wp.number, 'name', wp.name) END
+               AS warranty_provider_ref,
+           CASE WHEN sp.id IS NOT NULL THEN jsonb_build_object('id', sp.number, 'name', sp.name) END
+               AS support_provider_ref,
+           CASE WHEN su.id IS NOT NULL THEN jsonb_build_object('id', su.number, 'name', su.name) END
+               AS attached_supplier_ref,
+           cf.number AS custom_form_number,
            l.warranty_status, l.support_status,
            d.schedule AS dep_schedule, d.original_cost AS dep_original_cost,
            d.salvage_value AS dep_salvage_value, d.service_start_date AS dep_service_start_date
     FROM assets a
+    JOIN companies co ON co.org_id = a.org_id AND co.number = a.company_number
     LEFT JOIN asset_types t ON t.id = a.asset_type_id
     LEFT JOIN models m ON m.id = a.model_id
     LEFT JOIN manufacturers mf ON mf.id = m.manufacturer_id
+    LEFT JOIN contracts ct ON ct.id = a.contract_id
+    LEFT JOIN people p ON p.id = a.assigned_to
+    LEFT JOIN business_units bu ON bu.id = a.business_unit_id
+    LEFT JOIN vendors wp ON wp.id = a.warranty_provider_id
+    LEFT JOIN vendors sp ON sp.id = a.support_provider_id
+    LEFT JOIN vendors su ON su.id = a.attached_supplier_id
+    LEFT JOIN custom_forms cf ON cf.id = a.custom_form_id
     LEFT JOIN asset_lifecycle l ON l.asset_id = a.id AND NOT l.deleted
     LEFT JOIN asset_depreciation d ON d.asset_id = a.id AND NOT d.deleted
 """
@@ -193,3 +218,116 @@ async def catalog_model_names(
         model_id,
     )
     return (row["manufacturer"], row["model"], row["asset_type_id"]) if row else None
+
+
+async def company_number(conn: Conn, org_id: UUID, company_id: UUID) -> int:
+    """The per-organisation number of a company (the v2 `company`)."""
+    number: int = await conn.fetchval(
+        "SELECT number FROM companies WHERE org_id = $1 AND id = $2", org_id, company_id
+    )
+    return number
+
+
+@dataclass(frozen=True)
+class CompanyFilter:
+    """The v2 list filters: one company of the organisation, and the document's own parameters."""
+
+    company_number: int
+    number: int | None = None
+    name: str | None = None
+    serial_number: str | None = None
+    manufacturer_name: str | None = None
+    custom_form_id: UUID | None = None
+    custom_form_name: str | None = None
+    custom_form_value: str | None = None
+
+
+# The v2 `ordering` keys and the column each sorts by; ties are broken by the asset number.
+ORDERING_COLUMNS = {
+    "asset_id": "a.number",
+    "asset_name": "a.name",
+    "created_date": "a.created_at",
+    "modified_date": "a.updated_at",
+    "support_start_date": "a.support_start_date",
+    "support_end_date": "a.support_end_date",
+    "warranty_start_date": "a.warranty_start_date",
+    "warranty_end_date": "a.warranty_until",
+}
+
+
+def _company_where(org_id: UUID, flt: CompanyFilter) -> tuple[str, list[Any]]:
+    clauses = ["a.org_id = $1", "a.company_number = $2"]
+    args: list[Any] = [org_id, flt.company_number]
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(sql.format(f"${len(args)}"))
+
+    if flt.number is not None:
+        add("a.number = {}", flt.number)
+    if flt.name is not None:
+        add("lower(a.name) = lower({})", flt.name)
+    if flt.serial_number is not None:
+        add("a.serial_number = {}", flt.serial_number)
+    if flt.manufacturer_name is not None:
+        add("lower(a.manufacturer) = lower({})", flt.manufacturer_name)
+    if flt.custom_form_id is not None:
+        add("a.custom_form_id = {}", flt.custom_form_id)
+    if flt.custom_form_name is not None:
+        add("a.custom_fields ? {}", flt.custom_form_name)
+        if flt.custom_form_value is not None:
+            # Compared as text, so that 16 matches a number 16 and "16" alike.
+            args.append(flt.custom_form_value)
+            clauses.append(f"(a.custom_fields ->> ${len(args) - 1}) = ${len(args)}")
+    return " AND ".join(clauses), args
+
+
+def _order_by(ordering: str) -> str:
+    key = ordering.removeprefix("-")
+    direction = "DESC" if ordering.startswith("-") else "ASC"
+    column = ORDERING_COLUMNS[key]
+    tie = f"a.number {direction}"
+    return tie if column == "a.number" else f"{column} {direction}, {tie}"
+
+
+async def list_company_assets(
+    conn: Conn, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
+) -> Page[Asset]:
+    """One page of a company's assets in the v2 `ordering`, with the exact total."""
+    where, args = _company_where(org_id, flt)
+    n = len(args)
+    rows = await conn.fetch(
+        f"{_SELECT} WHERE {where} ORDER BY {_order_by(ordering)} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
+    return Page[Asset](items=[_asset(r) for r in rows], total=total)
+
+
+async def list_serial_numbers(
+    conn: Conn, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
+) -> Page[str]:
+    """The serial numbers of a company's assets that have one."""
+    where, args = _company_where(org_id, flt)
+    where += " AND a.serial_number IS NOT NULL"
+    n = len(args)
+    rows = await conn.fetch(
+        f"SELECT a.serial_number FROM assets a WHERE {where} ORDER BY {_order_by(ordering)} "
+        f"LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
+    return Page[str](items=[r["serial_number"] for r in rows], total=total)
+
+
+async def asset_id_for_number(conn: Conn, org_id: UUID, number: int) -> UUID | None:
+    if not -(2**63) <= number < 2**63:
+        return None
+    found: UUID | None = await conn.fetchval(
+        "SELECT id FROM assets WHERE org_id = $1 AND number = $2", org_id, number
+    )
+    return found

@@ -8,7 +8,19 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from shared.db import Conn
-from shared.domain.models import AssetType, CatalogModel, Manufacturer, Page, Person, Record
+from shared.domain.models import (
+    AssetType,
+    BusinessUnit,
+    CatalogModel,
+    Company,
+    Contract,
+    CustomForm,
+    Manufacturer,
+    Page,
+    Person,
+    Record,
+    Vendor,
+)
 from shared.repositories.rows import delete_row, update_row
 
 R = TypeVar("R", bound=Record)
@@ -24,6 +36,7 @@ class CatalogTable(Generic[R]):
     order_by: str
     writable: tuple[str, ...]
     record: type[R]
+    max_number: int = 2**63 - 1  # the largest v2 (integer) id the number column can hold
 
     def _one(self, row: asyncpg.Record | None) -> R | None:
         return self.record.model_validate(dict(row)) if row else None
@@ -32,9 +45,13 @@ class CatalogTable(Generic[R]):
         row = await conn.fetchrow(f"{self.select} WHERE x.org_id = $1 AND x.id = $2", org_id, row_id)
         return self._one(row)
 
-    async def list(self, conn: Conn, org_id: UUID, limit: int, offset: int) -> Page[R]:
+    async def list(
+        self, conn: Conn, org_id: UUID, limit: int, offset: int, by_number: bool = False
+    ) -> Page[R]:
+        """One page; in the table's own order, or by v2 (integer) id."""
+        order_by = "x.number" if by_number else self.order_by
         rows = await conn.fetch(
-            f"{self.select} WHERE x.org_id = $1 ORDER BY {self.order_by} LIMIT $2 OFFSET $3",
+            f"{self.select} WHERE x.org_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3",
             org_id,
             limit,
             offset,
@@ -62,6 +79,15 @@ class CatalogTable(Generic[R]):
 
     async def delete(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
         return await delete_row(conn, self.table, org_id, row_id, self.what)
+
+    async def id_for_number(self, conn: Conn, org_id: UUID, number: int) -> UUID | None:
+        """The id of the organisation's object with this v2 (integer) id."""
+        if not 1 <= number <= self.max_number:
+            return None
+        found: UUID | None = await conn.fetchval(
+            f"SELECT id FROM {self.table} WHERE org_id = $1 AND number = $2", org_id, number
+        )
+        return found
 
     async def exists(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
         return bool(
@@ -111,4 +137,52 @@ PEOPLE = CatalogTable(
     order_by="x.name, x.id",
     writable=("name", "email", "phone"),
     record=Person,
+)
+
+COMPANIES = CatalogTable(
+    table="companies",
+    what="company",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM companies x",
+    order_by="x.number",
+    writable=("name",),
+    record=Company,
+    max_number=2**31 - 1,
+)
+
+VENDORS = CatalogTable(
+    table="vendors",
+    what="vendor",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM vendors x",
+    order_by="x.name, x.id",
+    writable=("name",),
+    record=Vendor,
+)
+
+CONTRACTS = CatalogTable(
+    table="contracts",
+    what="contract",
+    select="""SELECT x.id, x.number, x.contract_number, x.start_date, x.end_date, x.vendor_id,
+                     v.number AS vendor_number, v.name AS vendor_name, x.created_at, x.updated_at
+              FROM contracts x LEFT JOIN vendors v ON v.id = x.vendor_id""",
+    order_by="x.contract_number, x.id",
+    writable=("contract_number", "start_date", "end_date", "vendor_id"),
+    record=Contract,
+)
+
+BUSINESS_UNITS = CatalogTable(
+    table="business_units",
+    what="business unit",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM business_units x",
+    order_by="x.name, x.id",
+    writable=("name",),
+    record=BusinessUnit,
+)
+
+CUSTOM_FORMS = CatalogTable(
+    table="custom_forms",
+    what="custom form",
+    select="SELECT x.id, x.number, x.name, x.fields, x.created_at, x.updated_at FROM custom_forms x",
+    order_by="x.name, x.id",
+    writable=("name", "fields"),
+    record=CustomForm,
 )

@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -10,13 +11,24 @@ import asyncpg
 
 from shared.db import Conn
 from shared.domain.asset_tags import TagContext, render_tag
+from shared.domain.custom_forms import custom_field_problems
 from shared.domain.models import Asset, Caller, Page
-from shared.errors import AssetNotFound, InvalidInput
+from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound
 from shared.events import EventType
 from shared.repositories import assets as repo
 from shared.repositories import organisations as orgs
-from shared.repositories.assets import AssetFilter
-from shared.repositories.catalog import ASSET_TYPES, MODELS, PEOPLE, CatalogTable
+from shared.repositories.assets import AssetFilter, CompanyFilter
+from shared.repositories.catalog import (
+    ASSET_TYPES,
+    BUSINESS_UNITS,
+    COMPANIES,
+    CONTRACTS,
+    CUSTOM_FORMS,
+    MODELS,
+    PEOPLE,
+    VENDORS,
+    CatalogTable,
+)
 from shared.services.change_events import record_change
 from shared.services.references import parse_id, resolve_reference
 
@@ -27,6 +39,13 @@ ASSET_REFERENCES: dict[str, CatalogTable[Any]] = {
     "asset_type_id": ASSET_TYPES,
     "model_id": MODELS,
     "assigned_to": PEOPLE,
+    "company_id": COMPANIES,
+    "contract_id": CONTRACTS,
+    "business_unit_id": BUSINESS_UNITS,
+    "custom_form_id": CUSTOM_FORMS,
+    "warranty_provider_id": VENDORS,
+    "support_provider_id": VENDORS,
+    "attached_supplier_id": VENDORS,
 }
 
 # A template change can make a tag that an older template already made; try the next counter.
@@ -49,8 +68,11 @@ async def list_assets(
         return await repo.list_assets(conn, org_id, flt, limit, offset)
 
 
-async def _resolve(conn: Conn, org_id: UUID, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every reference and fill the catalog text from a model."""
+async def _resolve(
+    conn: Conn, org_id: UUID, fields: Mapping[str, Any], current: Asset | None = None
+) -> dict[str, Any]:
+    """Check every reference and fill the catalog text from a model (and its type, for an asset
+    that has none and is not given one)."""
     values = dict(fields)
     for field, table in ASSET_REFERENCES.items():
         if values.get(field) is not None:
@@ -59,9 +81,26 @@ async def _resolve(conn: Conn, org_id: UUID, fields: Mapping[str, Any]) -> dict[
         names = await repo.catalog_model_names(conn, org_id, values["model_id"])
         assert names is not None
         values["manufacturer"], values["model"], model_type = names
-        if "asset_type_id" not in values and model_type is not None:
+        keeps_type = current is not None and current.asset_type_id is not None
+        if "asset_type_id" not in values and model_type is not None and not keeps_type:
             values["asset_type_id"] = model_type
+    if "company_id" in values:
+        company = values.pop("company_id")
+        if company is None:
+            raise InvalidInput.one("company_id", "may be left out but not null")
+        values["company_number"] = await repo.company_number(conn, org_id, company)
     return values
+
+
+async def _check_custom_fields(conn: Conn, org_id: UUID, asset: Asset, field: str) -> None:
+    """An asset with a custom form holds only that form's fields, each of its type."""
+    if asset.custom_form_id is None:
+        return
+    form = await CUSTOM_FORMS.get(conn, org_id, asset.custom_form_id)
+    assert form is not None
+    problems = custom_field_problems(form.fields, asset.custom_fields)
+    if problems:
+        raise InvalidInput([FieldProblem(f"{field}.{name}", message) for name, message in problems])
 
 
 async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, Any]) -> Asset:
@@ -87,6 +126,7 @@ async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, 
                     await repo.insert_asset(conn, asset_id, org_id, tag, values)
                     asset = await repo.get_asset(conn, org_id, asset_id)
                     assert asset is not None
+                    await _check_custom_fields(conn, org_id, asset, "custom_fields")
                     await record_change(conn, EventType.ASSET_CREATED, caller, None, asset)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "assets_org_id_asset_tag_key" or attempt == _TAG_ATTEMPTS:
@@ -108,13 +148,15 @@ async def update_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str, fields
             raise AssetNotFound(asset_id)
         before = await repo.get_asset(conn, org_id, row_id)
         assert before is not None
-        values = await _resolve(conn, org_id, fields)
+        values = await _resolve(conn, org_id, fields, before)
         changed = {k: v for k, v in values.items() if getattr(before, k) != v}
         if not changed:
             return before
         await repo.update_asset(conn, org_id, row_id, changed)
         after = await repo.get_asset(conn, org_id, row_id)
         assert after is not None
+        if changed.keys() & {"custom_fields", "custom_form_id"}:
+            await _check_custom_fields(conn, org_id, after, "custom_fields")
         await record_change(conn, EventType.ASSET_UPDATED, caller, before, after)
     return after
 
@@ -133,3 +175,67 @@ async def delete_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str) -> Ass
         await repo.delete_asset(conn, org_id, row_id)
         await record_change(conn, EventType.ASSET_DELETED, caller, last, None)
     return last
+
+
+async def list_company_assets(
+    pool: asyncpg.Pool,
+    org_id: UUID,
+    flt: CompanyFilter,
+    ordering: str,
+    limit: int,
+    offset: int,
+    custom_form: int | None = None,
+) -> Page[Asset]:
+    """A page of one company's assets (the v2 list); an unknown company is NotFound."""
+    async with pool.acquire() as conn:
+        flt = await _company_filter(conn, org_id, flt, custom_form)
+        return await repo.list_company_assets(conn, org_id, flt, ordering, limit, offset)
+
+
+async def list_serial_numbers(
+    pool: asyncpg.Pool,
+    org_id: UUID,
+    flt: CompanyFilter,
+    ordering: str,
+    limit: int,
+    offset: int,
+    custom_form: int | None = None,
+) -> Page[str]:
+    """The serial numbers of one company's assets (v2 `serial_number=list`)."""
+    async with pool.acquire() as conn:
+        flt = await _company_filter(conn, org_id, flt, custom_form)
+        return await repo.list_serial_numbers(conn, org_id, flt, ordering, limit, offset)
+
+
+# Matches no custom form: a filter on a form the organisation does not have finds nothing.
+_NO_FORM = UUID(int=0)
+
+
+async def _company_filter(
+    conn: Conn, org_id: UUID, flt: CompanyFilter, custom_form: int | None
+) -> CompanyFilter:
+    if await COMPANIES.id_for_number(conn, org_id, flt.company_number) is None:
+        raise NotFound("Company", str(flt.company_number))
+    if custom_form is None:
+        return flt
+    form_id = await CUSTOM_FORMS.id_for_number(conn, org_id, custom_form)
+    return replace(flt, custom_form_id=form_id or _NO_FORM)
+
+
+async def get_asset_by_number(pool: asyncpg.Pool, org_id: UUID, number: int) -> Asset:
+    """An asset by its v2 (integer) id."""
+    async with pool.acquire() as conn:
+        row_id = await repo.asset_id_for_number(conn, org_id, number)
+        asset = await repo.get_asset(conn, org_id, row_id) if row_id else None
+    if asset is None:
+        raise AssetNotFound(str(number))
+    return asset
+
+
+async def asset_id_for_number(pool: asyncpg.Pool, org_id: UUID, number: int) -> str:
+    """The v1 id of the asset with this v2 id; AssetNotFound when the organisation has none."""
+    async with pool.acquire() as conn:
+        row_id = await repo.asset_id_for_number(conn, org_id, number)
+    if row_id is None:
+        raise AssetNotFound(str(number))
+    return str(row_id)

@@ -1,6 +1,8 @@
 """Use cases of the catalog: asset types, manufacturers, models and people."""
 
+import re
 from collections.abc import Mapping
+from itertools import chain, count
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -9,7 +11,7 @@ import asyncpg
 from shared.db import Conn
 from shared.domain.models import Page, Record
 from shared.errors import Conflict, NotFound
-from shared.repositories.catalog import ASSET_TYPES, MANUFACTURERS, CatalogTable
+from shared.repositories.catalog import ASSET_TYPES, MANUFACTURERS, VENDORS, CatalogTable
 from shared.services.references import parse_id, resolve_reference
 
 R = TypeVar("R", bound=Record)
@@ -17,6 +19,7 @@ R = TypeVar("R", bound=Record)
 # Fields that name another catalog object, by table.
 _REFERENCES: dict[str, dict[str, CatalogTable[Any]]] = {
     "models": {"manufacturer_id": MANUFACTURERS, "asset_type_id": ASSET_TYPES},
+    "contracts": {"vendor_id": VENDORS},
 }
 
 
@@ -35,20 +38,42 @@ def _duplicate(table: CatalogTable[R], exc: asyncpg.UniqueViolationError) -> Con
     return Conflict(f"Another {table.what} of this organisation already has that value. {detail}".strip())
 
 
-async def get_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str) -> R:
-    row_id = parse_id(entry_id)
+async def _row_id(conn: Conn, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> UUID | None:
+    """The row of a v1 (string) or v2 (integer) id, if it names one of the organisation's."""
+    if isinstance(entry_id, int):
+        return await table.id_for_number(conn, org_id, entry_id)
+    return parse_id(entry_id)
+
+
+async def _type_code(conn: Conn, org_id: UUID, name: str) -> str:
+    """A free code for an asset type made without one (the v2 `category` has none): the name's
+    letters and digits, upper-cased, with a number added when it is taken."""
+    base = re.sub(r"[^A-Z0-9]", "", name.upper())[:12] or "TYPE"
+    taken = set(
+        await conn.fetchval(
+            "SELECT coalesce(array_agg(code), '{}') FROM asset_types WHERE org_id = $1 AND code LIKE $2",
+            org_id,
+            base + "%",
+        )
+    )
+    candidates = chain([base], (f"{base}-{n}" for n in count(2)))
+    return next(code for code in candidates if code not in taken)
+
+
+async def get_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> R:
     async with pool.acquire() as conn:
+        row_id = await _row_id(conn, table, org_id, entry_id)
         found = await table.get(conn, org_id, row_id) if row_id else None
     if found is None:
-        raise NotFound(table.what.capitalize(), entry_id)
+        raise NotFound(table.what.capitalize(), str(entry_id))
     return found
 
 
 async def list_entries(
-    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, limit: int, offset: int
+    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
 ) -> Page[R]:
     async with pool.acquire() as conn:
-        return await table.list(conn, org_id, limit, offset)
+        return await table.list(conn, org_id, limit, offset, by_number)
 
 
 async def create_entry(
@@ -56,6 +81,10 @@ async def create_entry(
 ) -> R:
     async with pool.acquire() as conn, conn.transaction():
         resolved = await _resolved(conn, table, org_id, values)
+        if table is ASSET_TYPES:
+            resolved.setdefault("kind", "physical")
+            if not resolved.get("code"):
+                resolved["code"] = await _type_code(conn, org_id, resolved["name"])
         try:
             new_id = await table.insert(conn, org_id, resolved)
         except asyncpg.UniqueViolationError as exc:
@@ -66,14 +95,12 @@ async def create_entry(
 
 
 async def update_entry(
-    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str, values: Mapping[str, Any]
+    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int, values: Mapping[str, Any]
 ) -> R:
-    row_id = parse_id(entry_id)
-    if row_id is None:
-        raise NotFound(table.what.capitalize(), entry_id)
     async with pool.acquire() as conn, conn.transaction():
-        if not await table.exists(conn, org_id, row_id):
-            raise NotFound(table.what.capitalize(), entry_id)
+        row_id = await _row_id(conn, table, org_id, entry_id)
+        if row_id is None or not await table.exists(conn, org_id, row_id):
+            raise NotFound(table.what.capitalize(), str(entry_id))
         resolved = await _resolved(conn, table, org_id, values)
         try:
             await table.update(conn, org_id, row_id, resolved)
@@ -84,9 +111,9 @@ async def update_entry(
     return updated
 
 
-async def delete_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str) -> None:
-    row_id = parse_id(entry_id)
+async def delete_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> None:
     async with pool.acquire() as conn:
+        row_id = await _row_id(conn, table, org_id, entry_id)
         deleted = row_id is not None and await table.delete(conn, org_id, row_id)
     if not deleted:
-        raise NotFound(table.what.capitalize(), entry_id)
+        raise NotFound(table.what.capitalize(), str(entry_id))

@@ -15,8 +15,16 @@ def parse_id(value: str) -> UUID | None:
         return None
 
 
-async def resolve_reference(conn: Conn, table: CatalogTable, org_id: UUID, field: str, value: str) -> UUID:
-    """The id of an object of the organisation, or InvalidInput naming the field."""
+async def resolve_reference(
+    conn: Conn, table: CatalogTable, org_id: UUID, field: str, value: str | int
+) -> UUID:
+    """The id of an object of the organisation, given by its v1 (string) or v2 (integer) id, or
+    InvalidInput naming the field."""
+    if isinstance(value, int):
+        row_id = await table.id_for_number(conn, org_id, value)
+        if row_id is not None:
+            return row_id
+        raise InvalidInput([FieldProblem(field, f"no {table.what} with id {value} in this organisation")])
     row_id = parse_id(value)
     if row_id is None or not await table.exists(conn, org_id, row_id):
         raise InvalidInput([FieldProblem(field, f"no {table.what} with id {value!r} in this organisation")])

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from services.api.routes import assets, catalog, docs, history, operations, settings
+from services.api.v2 import routes as v2
 
 
 def setup_routes(app: web.Application) -> None:
@@ -12,4 +13,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(catalog.routes())
     app.add_routes(settings.routes())
     app.add_routes(history.routes())
+    app.add_routes(v2.routes())
     app.on_startup.append(docs.build_document)

@@ -1,7 +1,8 @@
-"""/v1/asset-types, /v1/manufacturers, /v1/models and /v1/users: list, get, create, patch, delete."""
+"""The v1 catalog and companion resources (asset types, manufacturers, models, users, companies,
+vendors, contracts, business units, custom forms): list, get, create, patch, delete."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,18 @@ from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
 from shared.domain.models import Principal, Scope
-from shared.repositories.catalog import ASSET_TYPES, MANUFACTURERS, MODELS, PEOPLE, CatalogTable
+from shared.repositories.catalog import (
+    ASSET_TYPES,
+    BUSINESS_UNITS,
+    COMPANIES,
+    CONTRACTS,
+    CUSTOM_FORMS,
+    MANUFACTURERS,
+    MODELS,
+    PEOPLE,
+    VENDORS,
+    CatalogTable,
+)
 from shared.services import catalog as service
 
 
@@ -28,6 +40,12 @@ class CatalogResource:
     patch: type[BaseModel]
     out: type[BaseModel]
     present: Callable[[Any], dict[str, Any]]
+    columns: Mapping[str, str] = field(default_factory=dict)  # body field → column, where they differ
+
+    def values(self, body: BaseModel) -> dict[str, Any]:
+        """The body's fields as the columns they are written to."""
+        sent = body.model_dump(exclude_unset=True, mode="python")
+        return {self.columns.get(name, name): value for name, value in sent.items()}
 
 
 RESOURCES = (
@@ -61,6 +79,52 @@ RESOURCES = (
     CatalogResource(
         "/v1/users", "user", PEOPLE, schemas.UserCreate, schemas.UserPatch, schemas.UserOut, schemas.user_out
     ),
+    CatalogResource(
+        "/v1/companies",
+        "company",
+        COMPANIES,
+        schemas.NamedCreate,
+        schemas.NamedPatch,
+        schemas.CompanyOut,
+        schemas.company_out,
+    ),
+    CatalogResource(
+        "/v1/vendors",
+        "vendor",
+        VENDORS,
+        schemas.NamedCreate,
+        schemas.NamedPatch,
+        schemas.VendorOut,
+        schemas.named_out,
+    ),
+    CatalogResource(
+        "/v1/contracts",
+        "contract",
+        CONTRACTS,
+        schemas.ContractCreate,
+        schemas.ContractPatch,
+        schemas.ContractOut,
+        schemas.contract_out,
+        columns={"number": "contract_number"},
+    ),
+    CatalogResource(
+        "/v1/business-units",
+        "business unit",
+        BUSINESS_UNITS,
+        schemas.NamedCreate,
+        schemas.NamedPatch,
+        schemas.BusinessUnitOut,
+        schemas.named_out,
+    ),
+    CatalogResource(
+        "/v1/custom-forms",
+        "custom form",
+        CUSTOM_FORMS,
+        schemas.CustomFormCreate,
+        schemas.CustomFormPatch,
+        schemas.CustomFormOut,
+        schemas.custom_form_out,
+    ),
 )
 
 
@@ -71,7 +135,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
 
     @endpoint(
         Endpoint(
-            f"List {res.noun}s",
+            f"List {res.noun[:-1] + 'ies' if res.noun.endswith('y') else res.noun + 's'}",
             tag,
             Scope.ASSETS_READ,
             query=PageQuery,
@@ -104,9 +168,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await service.create_entry(
-            request.app[POOL], res.table, principal.org_id, body.model_dump(exclude_unset=True)
-        )
+        entry = await service.create_entry(request.app[POOL], res.table, principal.org_id, res.values(body))
         return json_response({"data": res.present(entry)}, status=201)
 
     @endpoint(
@@ -125,7 +187,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
             res.table,
             principal.org_id,
             request.match_info["id"],
-            body.model_dump(exclude_unset=True),
+            res.values(body),
         )
         return json_response({"data": res.present(entry)})
 

@@ -1,12 +1,15 @@
 """/v1/settings/asset-tag: the organisation's asset-tag template."""
 
+from typing import Annotated
+
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from services.api.endpoint import Endpoint, endpoint
 from services.api.keys import POOL
 from services.api.responses import json_response
 from services.api.schemas.common import RequestBody
+from shared.domain.asset_tags import MAX_TEMPLATE_LENGTH, PLACEHOLDERS, TemplateError, validate_template
 from shared.domain.models import Principal, Scope
 from shared.services import organisations as service
 
@@ -17,8 +20,32 @@ _TEMPLATE_HELP = (
 )
 
 
+_PLACEHOLDER = r"\{(?:" + "|".join(PLACEHOLDERS) + r")\}"
+_TEXT = r"(?:[^\s{}N]|" + _PLACEHOLDER + ")*"
+# The same rule as validate_template, for clients that read the schema: known placeholders only,
+# no white space, and exactly one run of N.
+TEMPLATE_PATTERN = f"^{_TEXT}N+{_TEXT}$"
+
+
+def _valid_template(value: str) -> str:
+    try:
+        validate_template(value)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+Template = Annotated[
+    str,
+    AfterValidator(_valid_template),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_TEMPLATE_LENGTH, "pattern": TEMPLATE_PATTERN}
+    ),
+]
+
+
 class TagTemplate(RequestBody):
-    template: str = Field(max_length=100, description=_TEMPLATE_HELP, examples=["{PREFIX}-{YYYY}-NNNNNN"])
+    template: Template = Field(description=_TEMPLATE_HELP, examples=["{PREFIX}-{YYYY}-NNNNNN"])
 
 
 class TagTemplateOut(BaseModel):

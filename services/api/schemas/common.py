@@ -1,13 +1,19 @@
 """Pieces every v1 resource shares: paging, envelopes and the text and id types."""
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
+    WithJsonSchema,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -15,8 +21,59 @@ from pydantic_core import CoreSchema
 T = TypeVar("T")
 
 Text = Annotated[str, StringConstraints(max_length=255)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def _stripped(value: str) -> str:
+    """Surrounding white space is dropped (the schema's length limits count the text as sent)."""
+    return value.strip()
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+    AfterValidator(_stripped),
+    Field(description="Not blank; surrounding white space is dropped."),
+]
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        ).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not a valid email address: {exc}") from exc
+
+
+# An address as RFC 5322 has it, deliverable or not (addresses at .test domains are allowed; the
+# other special-use names, such as .local and .invalid, are not).
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
+
+_EXAMPLE = {dt.date: "2026-03-31", dt.datetime: "2026-03-31T12:00:00Z"}
+
+
+def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return kind.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"must be an ISO 8601 {kind.__name__} such as {_EXAMPLE[kind]}") from exc
+
+    return parse
+
+
+# Dates and times in a query string: ISO 8601 text only (never a number read as a Unix time).
+QueryDate = Annotated[dt.date, BeforeValidator(iso_parser(dt.date))]
+QueryDateTime = Annotated[dt.datetime, BeforeValidator(iso_parser(dt.datetime))]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
+Phone = Annotated[str, StringConstraints(max_length=64)]
 ObjectId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),

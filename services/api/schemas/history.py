@@ -3,9 +3,9 @@
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
-from services.api.schemas.common import Query
+from services.api.schemas.common import Query, QueryDate, iso_parser
 from shared.asset_v1 import MoneyOut
 from shared.domain.depreciation import Period
 from shared.domain.models import DepreciationSchedule
@@ -14,6 +14,9 @@ from shared.services.history import DepreciationReport
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Entries per page.")]
 Cursor = Annotated[str, Field(max_length=200, description="`meta.next_cursor` of the previous page.")]
+
+# A moment in a query string: ISO 8601 with an offset, never a number read as a Unix time.
+QueryAware = Annotated[AwareDatetime, BeforeValidator(iso_parser(dt.datetime))]
 
 
 class HistoryQuery(Query):
@@ -25,10 +28,8 @@ class AuditQuery(HistoryQuery):
     asset_id: Annotated[str, Field(max_length=64)] | None = None
     action: Literal["created", "updated", "deleted"] | None = None
     actor: Annotated[str, Field(max_length=200, description="A token's id or name.")] | None = None
-    since: AwareDatetime | None = Field(
-        default=None, description="Entries at or after (ISO 8601 with offset)."
-    )
-    until: AwareDatetime | None = Field(default=None, description="Entries before (ISO 8601 with offset).")
+    since: QueryAware | None = Field(default=None, description="Entries at or after (ISO 8601 with offset).")
+    until: QueryAware | None = Field(default=None, description="Entries before (ISO 8601 with offset).")
 
 
 class ActorOut(BaseModel):
@@ -65,7 +66,7 @@ class AuditPageOut(BaseModel):
 
 
 class DepreciationQuery(Query):
-    as_of: dt.date | None = Field(default=None, description="The date of the book value (default: today).")
+    as_of: QueryDate | None = Field(default=None, description="The date of the book value (default: today).")
 
 
 class PeriodOut(BaseModel):

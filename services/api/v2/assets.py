@@ -1,0 +1,276 @@
+"""/api/v2/asset/: list, detail, create, replace, change and delete, over the v1 service functions
+so that both dialects emit the same events and audit entries."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from services.api.endpoint import Endpoint, caller_of, endpoint
+from services.api.keys import POOL
+from services.api.problems import ApiError, bad_request
+from services.api.responses import json_response
+from services.api.v2.paging import offset_of, page_body
+from services.api.v2.present import asset_v2, support_block, warranty_block
+from services.api.v2.schemas import (
+    STATUS_BY_ID,
+    AssetDetail,
+    AssetDetailQuery,
+    AssetListQuery,
+    AssetPage,
+    AssetV2,
+    AssetV2Patch,
+    AssetV2Write,
+)
+from shared.domain.models import Asset, AssetStatus, CoverageType, Principal, Scope
+from shared.errors import FieldProblem, InvalidInput
+from shared.repositories.assets import CompanyFilter
+from shared.services import assets as service
+
+TAG = "v2: asset"
+
+# v2 field → the v1 field (and column) it is, where the names differ.
+V2_TO_V1 = {
+    "company": "company_id",
+    "contract": "contract_id",
+    "category": "asset_type_id",
+    "asset_owner": "assigned_to",
+    "business_unit": "business_unit_id",
+    "warranty_provider": "warranty_provider_id",
+    "support_provider": "support_provider_id",
+    "attached_supplier": "attached_supplier_id",
+    "warranty_end_date": "warranty_until",
+    "usage_status": "status",
+    "asset_notes": "notes",
+    "original_cost": "purchase_price",
+}
+V1_TO_V2 = {v1: v2 for v2, v1 in V2_TO_V1.items()} | {
+    "custom_form_id": "template.id",
+    "custom_fields": "template.fields",
+}
+
+# What PUT writes for a field it was not given.
+_PUT_DEFAULTS: Mapping[str, Any] = {
+    "company": 1,
+    "usage_status": 1,
+    "warranty_type": CoverageType.NONE,
+    "support_type": CoverageType.NONE,
+}
+
+
+def _v2_name(v1_field: str) -> str:
+    head, dot, rest = v1_field.partition(".")
+    return V1_TO_V2.get(head, head) + dot + rest
+
+
+def _service_values(body: AssetV2Write, replace: bool) -> dict[str, Any]:
+    """The body as the v1 fields of the service; with `replace`, every field left out too."""
+    sent = body.model_fields_set - AssetV2Write.read_only
+    values: dict[str, Any] = {}
+    for name in AssetV2Write.model_fields:
+        if name in AssetV2Write.read_only or name == "template":
+            continue
+        if name in sent:
+            value = getattr(body, name)
+        elif replace:
+            value = _PUT_DEFAULTS.get(name)
+        else:
+            continue
+        if name == "usage_status" and value is not None:
+            value = STATUS_BY_ID[value]
+        values[V2_TO_V1.get(name, name)] = value
+    if "template" in sent and body.template is not None:
+        given = body.template.model_fields_set
+        if "id" in given or replace:
+            values["custom_form_id"] = body.template.id
+        if "fields" in given or replace:
+            values["custom_fields"] = body.template.fields
+    elif replace or "template" in sent:  # PUT without it, or "template": null
+        values["custom_form_id"] = None
+        values["custom_fields"] = {}
+    return values
+
+
+class _V2Names:
+    """Re-raise a service's InvalidInput with the v2 names of its fields."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, InvalidInput):
+            raise InvalidInput([FieldProblem(_v2_name(p.field), p.message) for p in exc.problems]) from exc
+
+
+def _check_company(asset: Asset, company: int) -> None:
+    if asset.company_number != company:
+        raise ApiError(404, "Not found.")
+
+
+def _shown(asset: Asset, req: str | None) -> dict[str, Any]:
+    if req == "warranty":
+        return warranty_block(asset)
+    if req == "support":
+        return support_block(asset)
+    return asset_v2(asset)
+
+
+def _filter(query: AssetListQuery, serials: bool) -> CompanyFilter:
+    if query.custom_form_value is not None and query.custom_form_name is None:
+        raise bad_request([FieldProblem("custom_form_value", "needs custom_form_name")], "The query")
+    return CompanyFilter(
+        company_number=query.company,
+        number=query.id,
+        name=query.name,
+        serial_number=None if serials else query.serial_number,
+        manufacturer_name=query.manufacturer_name,
+        custom_form_name=query.custom_form_name,
+        custom_form_value=query.custom_form_value,
+    )
+
+
+@endpoint(
+    Endpoint(
+        "List assets (v2)",
+        TAG,
+        Scope.ASSETS_READ,
+        query=AssetListQuery,
+        response=AssetPage,
+        errors=(400, 401, 403, 404),
+        dialect="v2",
+        description="25 per page by default. `serial_number=list` gives the serial numbers only; "
+        "`req=warranty|support` gives each asset's warranty or support block. Ties in `ordering` are "
+        "broken by the asset id, in the same direction.",
+    )
+)
+async def list_assets(request: web.Request, principal: Principal, query: AssetListQuery) -> web.Response:
+    serials = query.serial_number == "list"
+    flt = _filter(query, serials)
+    args = (request.app[POOL], principal.org_id, flt, query.ordering, query.size, offset_of(query))
+    results: list[Any]
+    if serials:
+        serial_page = await service.list_serial_numbers(*args, custom_form=query.custom_form_id)
+        total, results = serial_page.total, serial_page.items
+    else:
+        page = await service.list_company_assets(*args, custom_form=query.custom_form_id)
+        total, results = page.total, [_shown(a, query.req) for a in page.items]
+    return json_response(page_body(request, query, total, results))
+
+
+@endpoint(
+    Endpoint(
+        "Get an asset (v2)",
+        TAG,
+        Scope.ASSETS_READ,
+        query=AssetDetailQuery,
+        response=AssetDetail,
+        errors=(400, 401, 403, 404),
+        dialect="v2",
+        description="`req=warranty|support` answers with that block only.",
+    )
+)
+async def get_asset(request: web.Request, principal: Principal, query: AssetDetailQuery) -> web.Response:
+    asset = await service.get_asset_by_number(request.app[POOL], principal.org_id, _number(request))
+    _check_company(asset, query.company)
+    return json_response(_shown(asset, query.req))
+
+
+@endpoint(
+    Endpoint(
+        "Create an asset (v2)",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetV2Write,
+        response=AssetV2,
+        status=201,
+        errors=(400, 401, 403, 409, 413, 415),
+        dialect="v2",
+        description="Related objects by integer id. The asset tag is generated as in v1.",
+    )
+)
+async def create_asset(request: web.Request, principal: Principal, body: AssetV2Write) -> web.Response:
+    values = _service_values(body, replace=False)
+    values.setdefault("company_id", 1)
+    values.setdefault("status", AssetStatus.IN_STOCK)
+    with _V2Names():
+        asset = await service.create_asset(request.app[POOL], caller_of(request, principal), values)
+    return json_response(asset_v2(asset), status=201)
+
+
+async def _write(
+    request: web.Request, principal: Principal, body: AssetV2Write, replace: bool
+) -> web.Response:
+    pool = request.app[POOL]
+    asset_id = await service.asset_id_for_number(pool, principal.org_id, _number(request))
+    with _V2Names():
+        asset = await service.update_asset(
+            pool, caller_of(request, principal), asset_id, _service_values(body, replace)
+        )
+    return json_response(asset_v2(asset))
+
+
+@endpoint(
+    Endpoint(
+        "Replace an asset (v2)",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetV2Write,
+        response=AssetV2,
+        errors=(400, 401, 403, 404, 409, 413, 415),
+        dialect="v2",
+        description="A full replacement: a field left out becomes null, or its default "
+        "(company 1, usage_status 1, warranty_type and support_type none, no template).",
+    )
+)
+async def put_asset(request: web.Request, principal: Principal, body: AssetV2Write) -> web.Response:
+    return await _write(request, principal, body, replace=True)
+
+
+@endpoint(
+    Endpoint(
+        "Change an asset (v2)",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetV2Patch,
+        response=AssetV2,
+        errors=(400, 401, 403, 404, 409, 413, 415),
+        dialect="v2",
+        description="Only the fields sent change; null clears an optional field.",
+    )
+)
+async def patch_asset(request: web.Request, principal: Principal, body: AssetV2Patch) -> web.Response:
+    return await _write(request, principal, body, replace=False)
+
+
+@endpoint(
+    Endpoint(
+        "Delete an asset (v2)",
+        TAG,
+        Scope.ASSETS_WRITE,
+        status=204,
+        errors=(401, 403, 404),
+        dialect="v2",
+    )
+)
+async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
+    pool = request.app[POOL]
+    asset_id = await service.asset_id_for_number(pool, principal.org_id, _number(request))
+    await service.delete_asset(pool, caller_of(request, principal), asset_id)
+    return web.Response(status=204)
+
+
+def _number(request: web.Request) -> int:
+    """The integer id of the path; anything else names no asset."""
+    text = request.match_info["id"]
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ApiError(404, "Not found.")
+    return int(text)
+
+
+def routes() -> Iterator[web.RouteDef]:
+    yield web.get("/api/v2/asset/", list_assets, allow_head=False)
+    yield web.post("/api/v2/asset/", create_asset)
+    yield web.get("/api/v2/asset/{id}/", get_asset, allow_head=False)
+    yield web.put("/api/v2/asset/{id}/", put_asset)
+    yield web.patch("/api/v2/asset/{id}/", patch_asset)
+    yield web.delete("/api/v2/asset/{id}/", delete_asset)

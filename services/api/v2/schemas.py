@@ -1,0 +1,439 @@
+"""Bodies, queries and responses of the v2 dialect, field for field as its document names them."""
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
+
+from services.api.schemas.assets import CustomFields, Money
+from services.api.schemas.catalog import FormFields
+from services.api.schemas.common import Email, LongText, Name, Phone, Query, RequestBody, Text
+from shared.asset_v1 import MoneyOut
+from shared.domain.lifecycle import SupportStatus, WarrantyStatus
+from shared.domain.models import AssetStatus, CoverageType, DepreciationSchedule, FieldType
+
+T = TypeVar("T")
+
+# usage_status: the six statuses with stable integer ids, in the order of their life.
+USAGE_STATUS_IDS: dict[AssetStatus, int] = {status: n for n, status in enumerate(AssetStatus, start=1)}
+STATUS_BY_ID: dict[int, AssetStatus] = {n: status for status, n in USAGE_STATUS_IDS.items()}
+
+ORDERING_KEYS = (
+    "asset_id",
+    "asset_name",
+    "created_date",
+    "modified_date",
+    "support_start_date",
+    "support_end_date",
+    "warranty_start_date",
+    "warranty_end_date",
+)
+Ordering = Literal[
+    "asset_id", "-asset_id", "asset_name", "-asset_name", "created_date", "-created_date",
+    "modified_date", "-modified_date", "support_start_date", "-support_start_date",
+    "support_end_date", "-support_end_date", "warranty_start_date", "-warranty_start_date",
+    "warranty_end_date", "-warranty_end_date",
+]  # fmt: skip
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 25
+
+
+def _id_of(value: Any) -> Any:
+    """A related object may be written as its id or as the nested object a read returns."""
+    if isinstance(value, dict) and set(value) >= {"id"}:
+        value = value["id"]
+    if isinstance(value, float) and value.is_integer():  # JSON Schema's integer: 3.0 is 3
+        return int(value)
+    return value
+
+
+RelatedId = Annotated[
+    Annotated[int, Field(ge=1, le=2**63 - 1)],
+    BeforeValidator(_id_of),
+    Field(description='The integer id of the related object (or {"id": ...}).'),
+]
+
+
+class V2Query(Query):
+    """Page-number pagination as Django REST framework does it."""
+
+    page: int = Field(default=1, ge=1, le=10_000_000, description="Page number, from 1.")
+    page_size: int = Field(
+        default=DEFAULT_PAGE_SIZE,
+        ge=1,
+        le=1_000_000,
+        description=f"Items per page; above {MAX_PAGE_SIZE} counts as {MAX_PAGE_SIZE}.",
+    )
+
+    @property
+    def size(self) -> int:
+        return min(self.page_size, MAX_PAGE_SIZE)
+
+
+class CompanyQuery(Query):
+    company: int = Field(default=1, ge=1, le=2**31 - 1, description="The company; default 1.")
+
+
+class AssetListQuery(V2Query, CompanyQuery):
+    id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Only the asset with this id.")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="Assets with this name (case-insensitive)."
+    )
+    custom_form_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="A custom form's id.")
+    custom_form_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="A field of the custom form."
+    )
+    custom_form_value: Annotated[str, StringConstraints(max_length=255)] | None = Field(
+        default=None, description="The value of that field."
+    )
+    serial_number: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="Assets with this serial number; `list` gives the serial numbers only."
+    )
+    manufacturer_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="Assets of this manufacturer (case-insensitive)."
+    )
+    req: Literal["warranty", "support"] | None = Field(
+        default=None, description="Only the warranty or the support block of each asset."
+    )
+    ordering: Ordering = Field(default="asset_id", description="Sort key; a leading - sorts descending.")
+
+
+class AssetDetailQuery(CompanyQuery):
+    req: Literal["warranty", "support"] | None = Field(
+        default=None, description="Only the warranty or the support block."
+    )
+
+
+class Paginated(BaseModel, Generic[T]):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[T]
+
+
+# Responses ---------------------------------------------------------------------------------
+
+
+class NamedRef(BaseModel):
+    id: int
+    name: str
+
+
+class ContractRef(BaseModel):
+    id: int
+    number: str
+
+
+class CategoryRef(BaseModel):
+    id: int
+    name: str
+    subcategory: str | None
+
+
+class OwnerRef(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    phone_number: str | None
+
+
+class UsageStatus(BaseModel):
+    id: int = Field(description="1 in_stock, 2 preparing, 3 in_use, 4 in_service, 5 returned, 6 scrapped.")
+    name: str
+
+
+class Template(BaseModel):
+    id: int | None = Field(description="The custom form template, if the asset has one.")
+    fields: dict[str, Any]
+
+
+class WarrantyBlock(BaseModel):
+    model_config = ConfigDict(title="AssetWarranty")
+
+    id: int
+    name: str
+    asset_tag: str
+    warranty_status: WarrantyStatus | None
+    warranty_type: CoverageType
+    warranty_provider: NamedRef | None
+    end_of_life_date: dt.date | None
+    warranty_start_date: dt.date | None
+    warranty_end_date: dt.date | None
+    warranty_contact_phone: str | None
+    warranty_contact_email: str | None
+    warranty_notes: str | None
+
+
+class SupportBlock(BaseModel):
+    model_config = ConfigDict(title="AssetSupport")
+
+    id: int
+    name: str
+    asset_tag: str
+    support_status: SupportStatus | None
+    support_type: CoverageType
+    support_provider: NamedRef | None
+    attached_supplier: NamedRef | None
+    end_of_support_date: dt.date | None
+    support_start_date: dt.date | None
+    support_end_date: dt.date | None
+    support_contact_phone: str | None
+    support_contact_email: str | None
+    support_notes: str | None
+
+
+class AssetV2(BaseModel):
+    """An asset as the v2 dialect shows it."""
+
+    model_config = ConfigDict(title="AssetV2")
+
+    id: int
+    name: str
+    company: int
+    contract: ContractRef | None
+    category: CategoryRef | None
+    manufacturer: str | None
+    serial_number: str | None
+    address: str | None
+    city: str | None
+    country: str | None
+    region: str | None
+    location_description: str | None
+    asset_owner: OwnerRef | None
+    business_unit: NamedRef | None
+    warranty_status: WarrantyStatus | None
+    warranty_type: CoverageType
+    warranty_provider: NamedRef | None
+    end_of_life_date: dt.date | None
+    warranty_start_date: dt.date | None
+    warranty_end_date: dt.date | None
+    warranty_contact_phone: str | None
+    warranty_contact_email: str | None
+    warranty_notes: str | None
+    support_status: SupportStatus | None
+    support_type: CoverageType
+    support_provider: NamedRef | None
+    attached_supplier: NamedRef | None
+    end_of_support_date: dt.date | None
+    support_start_date: dt.date | None
+    support_end_date: dt.date | None
+    support_contact_phone: str | None
+    support_contact_email: str | None
+    support_notes: str | None
+    usage_status: UsageStatus
+    asset_tag: str
+    asset_notes: str | None
+    original_cost: MoneyOut | None
+    service_start_date: dt.date | None
+    depreciation_schedule: DepreciationSchedule | None
+    estimated_salvage_value: MoneyOut | None
+    financial_notes: str | None
+    template: Template
+    created_date: dt.datetime
+    modified_date: dt.datetime
+
+
+class AssetDetail(RootModel[AssetV2 | WarrantyBlock | SupportBlock]):
+    """The asset, or only its warranty or support block (`req`)."""
+
+
+class AssetPage(Paginated[AssetV2 | WarrantyBlock | SupportBlock | str]):  # type: ignore[misc]
+    """A page of the list: whole assets, their warranty or support blocks (`req`), or serial
+    numbers (`serial_number=list`)."""
+
+
+# Bodies ------------------------------------------------------------------------------------
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: RelatedId | None = None
+    fields: CustomFields = Field(default_factory=dict)
+
+
+UsageStatusId = Annotated[
+    Annotated[int, Field(ge=1, le=len(AssetStatus))],
+    BeforeValidator(_id_of),
+    Field(description="1 in_stock … 6 scrapped (see usage_status)."),
+]
+
+
+class AssetV2Write(RequestBody):
+    """POST and PUT /api/v2/asset/: related objects by integer id. The read-only fields of a read
+    (`id`, `asset_tag`, the statuses, the dates) may be sent back and are ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="AssetV2Write")
+    not_null: ClassVar[frozenset[str]] = frozenset(
+        {"name", "company", "usage_status", "warranty_type", "support_type"}
+    )
+    read_only: ClassVar[frozenset[str]] = frozenset(
+        {"id", "asset_tag", "warranty_status", "support_status", "created_date", "modified_date"}
+    )
+
+    name: Name
+    company: RelatedId | None = Field(default=None, description="Default: 1.")
+    contract: RelatedId | None = None
+    category: RelatedId | None = None
+    manufacturer: Text | None = None
+    serial_number: Text | None = None
+    address: Text | None = None
+    city: Text | None = None
+    country: Text | None = None
+    region: Text | None = None
+    location_description: LongText | None = None
+    asset_owner: RelatedId | None = None
+    business_unit: RelatedId | None = None
+    warranty_type: CoverageType | None = Field(default=None, description="Default: none.")
+    warranty_provider: RelatedId | None = None
+    end_of_life_date: dt.date | None = None
+    warranty_start_date: dt.date | None = None
+    warranty_end_date: dt.date | None = None
+    warranty_contact_phone: Phone | None = None
+    warranty_contact_email: Email | None = None
+    warranty_notes: LongText | None = None
+    support_type: CoverageType | None = Field(default=None, description="Default: none.")
+    support_provider: RelatedId | None = None
+    attached_supplier: RelatedId | None = None
+    end_of_support_date: dt.date | None = None
+    support_start_date: dt.date | None = None
+    support_end_date: dt.date | None = None
+    support_contact_phone: Phone | None = None
+    support_contact_email: Email | None = None
+    support_notes: LongText | None = None
+    usage_status: UsageStatusId | None = Field(default=None, description="Default: 1 (in_stock).")
+    asset_notes: LongText | None = None
+    original_cost: Money | None = None
+    service_start_date: dt.date | None = None
+    depreciation_schedule: DepreciationSchedule | None = None
+    estimated_salvage_value: Money | None = None
+    financial_notes: LongText | None = None
+    template: TemplateIn | None = None
+    # Read-only: accepted so that a read can be written back, and ignored.
+    id: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    asset_tag: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    warranty_status: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    support_status: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    created_date: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    modified_date: Any = Field(default=None, json_schema_extra={"readOnly": True})
+
+
+class AssetV2Patch(AssetV2Write):
+    """PATCH /api/v2/asset/{id}/: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="AssetV2Patch")
+
+    name: Name | None = None  # type: ignore[assignment]
+
+
+# Companion resources -----------------------------------------------------------------------
+
+
+class V2NamedWrite(RequestBody):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    not_null: ClassVar[frozenset[str]] = frozenset({"name"})
+
+    id: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    name: Name
+
+
+class V2NamedPatch(V2NamedWrite):
+    name: Name | None = None  # type: ignore[assignment]
+
+
+class V2NamedOut(BaseModel):
+    id: int
+    name: str
+
+
+class CategoryWrite(V2NamedWrite):
+    not_null: ClassVar[frozenset[str]] = frozenset({"name", "code", "kind"})
+
+    subcategory: Text | None = None
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,15}$")] | None = Field(
+        default=None, description="The v1 type code; made from the name when left out."
+    )
+    kind: Literal["physical", "logical"] | None = Field(default=None, description="Default: physical.")
+
+
+class CategoryPatch(CategoryWrite):
+    name: Name | None = None  # type: ignore[assignment]
+
+
+class CategoryOut(BaseModel):
+    id: int
+    name: str
+    subcategory: str | None
+    code: str
+    kind: str
+
+
+ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class V2ContractWrite(RequestBody):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    not_null: ClassVar[frozenset[str]] = frozenset({"number"})
+
+    id: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    number: ContractNumber
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    vendor: RelatedId | None = None
+
+
+class V2ContractPatch(V2ContractWrite):
+    number: ContractNumber | None = None  # type: ignore[assignment]
+
+
+class V2ContractOut(BaseModel):
+    id: int
+    number: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    vendor: NamedRef | None
+
+
+class OwnerWrite(V2NamedWrite):
+    email: Email | None = None
+    phone_number: Phone | None = None
+
+
+class OwnerPatch(OwnerWrite):
+    name: Name | None = None  # type: ignore[assignment]
+
+
+class OwnerOut(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    phone_number: str | None
+
+
+class FormWrite(V2NamedWrite):
+    not_null: ClassVar[frozenset[str]] = frozenset({"name", "fields"})
+
+    fields: FormFields = Field(default_factory=list)
+
+
+class FormPatch(FormWrite):
+    name: Name | None = None  # type: ignore[assignment]
+    fields: FormFields | None = None  # type: ignore[assignment]
+
+
+class FormFieldOut(BaseModel):
+    name: str
+    type: FieldType
+
+
+class FormOut(BaseModel):
+    id: int
+    name: str
+    fields: list[FormFieldOut]
+
+
+class Detail(BaseModel):
+    """Django REST framework's error body for everything but validation."""
+
+    detail: str
