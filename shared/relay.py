@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
-from aiormq.exceptions import DeliveryError
+from aiormq.exceptions import ChannelInvalidStateError, DeliveryError
 from pamqp.commands import Basic
 
 from shared.event_metrics import RelayMetrics
@@ -59,7 +59,14 @@ class OutboxRelay:
 
     @property
     def broker_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed and self._exchange is not None
+        connection = self._connection
+        # A robust connection is not "closed" while it reconnects: `connected` tells the link's state.
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and self._exchange is not None
+        )
 
     def wake(self) -> None:
         """Publish now rather than at the next poll."""
@@ -164,7 +171,14 @@ class OutboxRelay:
             self._metrics.published.labels(row.routing_key).inc()
         if len(confirmed) < len(rows):
             failure = results[len(confirmed)]
-            if isinstance(failure, aio_pika.exceptions.AMQPError | OSError | TimeoutError | DeliveryError):
+            if isinstance(
+                failure,
+                aio_pika.exceptions.AMQPError
+                | OSError
+                | TimeoutError
+                | DeliveryError
+                | ChannelInvalidStateError,
+            ):
                 self._exchange = None  # declare again on a fresh channel
             raise RuntimeError(f"publish failed after {len(confirmed)} of {len(rows)}: {failure!r}")
         return len(rows)

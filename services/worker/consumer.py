@@ -6,6 +6,7 @@
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,9 @@ from shared.topology import Topology
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AssetChangeEvent], Awaitable[bool]]
+
+# How long stopping waits on the broker for a cancel or a close before giving up on it.
+STOP_TIMEOUT_SECONDS = 3.0
 
 TRANSIENT_ERRORS = (
     OSError,
@@ -85,7 +89,10 @@ class Consumer:
     async def stop_consuming(self) -> None:
         """Take no new deliveries; those in flight go on to their ack."""
         if self._queue is not None and self._consumer_tag is not None:
-            await self._queue.cancel(self._consumer_tag)
+            # With the broker gone the cancel would wait for it to come back; the broker has then
+            # returned every unacked delivery to the queue already, so there is nothing to cancel.
+            with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
+                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=STOP_TIMEOUT_SECONDS)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self.in_flight += 1

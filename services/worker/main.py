@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.worker.bootstrap import handlers
-from services.worker.consumer import Consumer
+from services.worker.consumer import STOP_TIMEOUT_SECONDS, Consumer
 from shared.db import pool_for
 from shared.event_metrics import ConsumerMetrics
 from shared.services.coverage_notices import sweep
@@ -107,7 +107,9 @@ async def run_worker(
                 await consumer.stop_consuming()
             await _drain(consumers)
             for channel in channels:
-                await channel.close()  # anything still unacked returns to its queue
+                # Anything still unacked returns to its queue; a broker that is gone did that already.
+                with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
+                    await asyncio.wait_for(channel.close(), timeout=STOP_TIMEOUT_SECONDS)
             await sweeper
     logger.info("worker stopped")
 
