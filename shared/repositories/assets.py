@@ -347,3 +347,9 @@ async def asset_id_for_number(conn: Conn, org_id: UUID, number: int) -> UUID | N
         "SELECT id FROM assets WHERE org_id = $1 AND number = $2", org_id, number
     )
     return found
+
+
+async def first_company_number(conn: Conn, org_id: UUID) -> int:
+    """The organisation's first company: where an asset goes when none is named."""
+    number: int = await conn.fetchval("SELECT min(number) FROM companies WHERE org_id = $1", org_id)
+    return number

@@ -111,6 +111,8 @@ async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, 
     asset_id = uuid4()
     async with pool.acquire() as conn:
         values = await _resolve(conn, org_id, fields)
+        if "company_number" not in values:
+            values["company_number"] = await repo.first_company_number(conn, org_id)
         type_code = (
             await repo.asset_type_code(conn, org_id, values["asset_type_id"])
             if values.get("asset_type_id")

@@ -11,7 +11,7 @@ import asyncpg
 from shared.db import Conn
 from shared.domain.models import Page, Record
 from shared.errors import Conflict, NotFound
-from shared.repositories.catalog import ASSET_TYPES, MANUFACTURERS, VENDORS, CatalogTable
+from shared.repositories.catalog import ASSET_TYPES, COMPANIES, MANUFACTURERS, VENDORS, CatalogTable
 from shared.services.references import parse_id, resolve_reference
 
 R = TypeVar("R", bound=Record)
@@ -34,8 +34,11 @@ async def _resolved(
 
 
 def _duplicate(table: CatalogTable[R], exc: asyncpg.UniqueViolationError) -> Conflict:
-    detail = exc.detail or ""
-    return Conflict(f"Another {table.what} of this organisation already has that value. {detail}".strip())
+    """A 409 naming the fields whose value is taken (not the database's own key text)."""
+    key = re.search(r"Key \(([^)]*)\)", exc.detail or "")
+    fields = [f.strip() for f in key.group(1).split(",")] if key else []
+    named = " and ".join(f for f in fields if f != "org_id") or "that value"
+    return Conflict(f"Another {table.what} of this organisation already has this {named}.")
 
 
 async def _row_id(conn: Conn, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> UUID | None:
@@ -49,6 +52,9 @@ async def _type_code(conn: Conn, org_id: UUID, name: str) -> str:
     """A free code for an asset type made without one (the v2 `category` has none): the name's
     letters and digits, upper-cased, with a number added when it is taken."""
     base = re.sub(r"[^A-Z0-9]", "", name.upper())[:12] or "TYPE"
+    # Creates of the same base code in one organisation take turns until they commit, so that
+    # each sees the codes the others took.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"type-code:{org_id}:{base}")
     taken = set(
         await conn.fetchval(
             "SELECT coalesce(array_agg(code), '{}') FROM asset_types WHERE org_id = $1 AND code LIKE $2",
@@ -58,6 +64,20 @@ async def _type_code(conn: Conn, org_id: UUID, name: str) -> str:
     )
     candidates = chain([base], (f"{base}-{n}" for n in count(2)))
     return next(code for code in candidates if code not in taken)
+
+
+# A generated asset-type code that a concurrent create took first is made again this many times.
+_CODE_ATTEMPTS = 5
+
+
+async def _keep_a_company(conn: Conn, org_id: UUID, company_id: UUID) -> None:
+    """An organisation has at least one company: its last one cannot be deleted."""
+    await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+    others = await conn.fetchval(
+        "SELECT count(*) FROM companies WHERE org_id = $1 AND id <> $2", org_id, company_id
+    )
+    if others == 0:
+        raise Conflict("This is the organisation's only company; an organisation keeps at least one.")
 
 
 async def get_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> R:
@@ -81,14 +101,19 @@ async def create_entry(
 ) -> R:
     async with pool.acquire() as conn, conn.transaction():
         resolved = await _resolved(conn, table, org_id, values)
+        made_code = table is ASSET_TYPES and not resolved.get("code")
         if table is ASSET_TYPES:
             resolved.setdefault("kind", "physical")
-            if not resolved.get("code"):
+        for attempt in range(1, _CODE_ATTEMPTS + 1):
+            if made_code:
                 resolved["code"] = await _type_code(conn, org_id, resolved["name"])
-        try:
-            new_id = await table.insert(conn, org_id, resolved)
-        except asyncpg.UniqueViolationError as exc:
-            raise _duplicate(table, exc) from exc
+            try:
+                async with conn.transaction():  # a savepoint: a taken code is tried again
+                    new_id = await table.insert(conn, org_id, resolved)
+                break
+            except asyncpg.UniqueViolationError as exc:
+                if not made_code or attempt == _CODE_ATTEMPTS:
+                    raise _duplicate(table, exc) from exc
         created = await table.get(conn, org_id, new_id)
     assert created is not None
     return created
@@ -112,8 +137,10 @@ async def update_entry(
 
 
 async def delete_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> None:
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         row_id = await _row_id(conn, table, org_id, entry_id)
+        if row_id is not None and table is COMPANIES:
+            await _keep_a_company(conn, org_id, row_id)
         deleted = row_id is not None and await table.delete(conn, org_id, row_id)
     if not deleted:
         raise NotFound(table.what.capitalize(), str(entry_id))
