@@ -12,8 +12,9 @@ async def test_create_reaches_subscriber_and_audit_log(
     client: TestClient, tenant: Tenant, worker: asyncio.Task[None], event_tap: TapFactory, pool: asyncpg.Pool
 ) -> None:
     tap = await event_tap("asset.*")
-    created = await client.post("/v1/assets", json={"name": "Pipeline laptop", "purchase_price": 10.5},
-                                headers=tenant.auth())
+    created = await client.post(
+        "/v1/assets", json={"name": "Pipeline laptop", "purchase_price": 10.5}, headers=tenant.auth()
+    )
     asset = (await created.json())["data"]
     event = await tap.until(lambda e: e["subject"] == asset["id"])
     assert event["type"] == "asset.created"

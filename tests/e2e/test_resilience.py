@@ -267,7 +267,10 @@ async def _assert_exactly_once(pool: asyncpg.Pool, org_id: uuid.UUID) -> None:
 
 
 async def test_redelivered_events_are_applied_once(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     direct: aio_pika.abc.AbstractChannel,
 ) -> None:
     mine = _settings(settings, prefix)
@@ -276,8 +279,13 @@ async def test_redelivered_events_are_applied_once(
     tap = await _tap(direct, prefix)
     async with _app(mine) as client, _worker(mine, registry):
         asset = await _create(
-            client, tenant.auth(), name="Redelivered", purchase_price=3600.0, purchase_date="2024-01-15",
-            depreciation_schedule="3_year_33_percent", warranty_until="2099-01-01",
+            client,
+            tenant.auth(),
+            name="Redelivered",
+            purchase_price=3600.0,
+            purchase_date="2024-01-15",
+            depreciation_schedule="3_year_33_percent",
+            warranty_until="2099-01-01",
         )
         await _patch(client, tenant.auth(), asset["id"], purchase_price=7200.0)
         created = await tap.until(lambda e: e["subject"] == asset["id"] and e["type"] == "asset.created")
@@ -335,7 +343,10 @@ async def _dead_letters(channel: aio_pika.abc.AbstractChannel, queue_name: str, 
 
 
 async def test_poison_messages_are_dead_lettered_with_a_reason_and_do_not_block(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     direct: aio_pika.abc.AbstractChannel,
 ) -> None:
     mine = _settings(settings, prefix)
@@ -393,12 +404,18 @@ async def _projection(pool: asyncpg.Pool, asset_id: str) -> dict[str, Any]:
     periods = await pool.fetchval(
         "SELECT count(*) FROM depreciation_periods WHERE asset_id = $1", uuid.UUID(asset_id)
     )
-    return {"lifecycle": dict(life) if life else None, "depreciation": dict(dep) if dep else None,
-            "periods": periods}
+    return {
+        "lifecycle": dict(life) if life else None,
+        "depreciation": dict(dep) if dep else None,
+        "periods": periods,
+    }
 
 
 async def test_an_older_version_arriving_late_does_not_regress_projections_but_is_audited(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     direct: aio_pika.abc.AbstractChannel,
 ) -> None:
     """v1, v3 applied; then the real v2 arrives (reordering): lifecycle and depreciation stay at
@@ -409,13 +426,30 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
     tap = await _tap(direct, prefix)
     async with _app(mine) as client:
         asset = await _create(
-            client, tenant.auth(), name="Reordered", purchase_price=1200.0, purchase_date="2024-01-01",
-            depreciation_schedule="3_year_33_percent", warranty_until="2099-12-31",
+            client,
+            tenant.auth(),
+            name="Reordered",
+            purchase_price=1200.0,
+            purchase_date="2024-01-01",
+            depreciation_schedule="3_year_33_percent",
+            warranty_until="2099-12-31",
         )
-        await _patch(client, tenant.auth(), asset["id"], purchase_price=2400.0, warranty_until="2000-01-01",
-                     depreciation_schedule="5_year_20_percent")
-        await _patch(client, tenant.auth(), asset["id"], purchase_price=3600.0, warranty_until="2098-06-30",
-                     depreciation_schedule="10_year_10_percent")
+        await _patch(
+            client,
+            tenant.auth(),
+            asset["id"],
+            purchase_price=2400.0,
+            warranty_until="2000-01-01",
+            depreciation_schedule="5_year_20_percent",
+        )
+        await _patch(
+            client,
+            tenant.auth(),
+            asset["id"],
+            purchase_price=3600.0,
+            warranty_until="2098-06-30",
+            depreciation_schedule="10_year_10_percent",
+        )
         events = [await tap.until(lambda e: e["subject"] == asset["id"]) for _ in range(3)]
         assert [e["data"]["version"] for e in events] == [1, 2, 3]
         # The worker has not run yet: empty its queues and deliver v1 and v3 only.
@@ -428,9 +462,13 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
 
             async def at_v3() -> bool:
                 state = await _projection(pool, asset["id"])
-                return bool(state["lifecycle"] and state["lifecycle"]["version"] == 3
-                            and state["depreciation"] and state["depreciation"]["version"] == 3
-                            and len(await _audit_counts(pool, tenant.org_id)) == 2)
+                return bool(
+                    state["lifecycle"]
+                    and state["lifecycle"]["version"] == 3
+                    and state["depreciation"]
+                    and state["depreciation"]["version"] == 3
+                    and len(await _audit_counts(pool, tenant.org_id)) == 2
+                )
 
             await poll(at_v3, timeout=15)
             at_three = await _projection(pool, asset["id"])
@@ -446,9 +484,11 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
             await _republish(direct, prefix, _body(events[1]), events[1]["type"])
 
             async def handled() -> bool:
-                return (_consumed(registry, "lifecycle", "skipped") >= skipped["lifecycle"] + 1
-                        and _consumed(registry, "depreciation", "skipped") >= skipped["depreciation"] + 1
-                        and _consumed(registry, "audit", "applied") >= 3)
+                return (
+                    _consumed(registry, "lifecycle", "skipped") >= skipped["lifecycle"] + 1
+                    and _consumed(registry, "depreciation", "skipped") >= skipped["depreciation"] + 1
+                    and _consumed(registry, "audit", "applied") >= 3
+                )
 
             await poll(handled, timeout=15)
             assert await _projection(pool, asset["id"]) == at_three
@@ -464,7 +504,10 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
 
 
 async def test_a_forged_lower_version_with_a_new_id_changes_no_projection(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     direct: aio_pika.abc.AbstractChannel,
 ) -> None:
     mine = _settings(settings, prefix)
@@ -473,8 +516,13 @@ async def test_a_forged_lower_version_with_a_new_id_changes_no_projection(
     tap = await _tap(direct, prefix)
     async with _app(mine) as client, _worker(mine, registry):
         asset = await _create(
-            client, tenant.auth(), name="Stale target", purchase_price=1000.0, purchase_date="2024-03-01",
-            depreciation_schedule="5_year_20_percent", warranty_until="2099-01-01",
+            client,
+            tenant.auth(),
+            name="Stale target",
+            purchase_price=1000.0,
+            purchase_date="2024-03-01",
+            depreciation_schedule="5_year_20_percent",
+            warranty_until="2099-01-01",
         )
         await _patch(client, tenant.auth(), asset["id"], name="Stale target v2")
         await _patch(client, tenant.auth(), asset["id"], name="Stale target v3")
@@ -556,8 +604,13 @@ def _first_arrivals(seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_broker_cut_mid_stream_loses_nothing_and_doubles_nothing(
-    settings: Settings, amqp_url: str, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
-    direct: aio_pika.abc.AbstractChannel, proxy: TcpProxy,
+    settings: Settings,
+    amqp_url: str,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
+    direct: aio_pika.abc.AbstractChannel,
+    proxy: TcpProxy,
 ) -> None:
     # Small batches, so that the backlog goes out in several, each a confirmed prefix.
     mine = _settings(settings, prefix, _through(proxy, amqp_url)).model_copy(update={"relay_batch_size": 7})
@@ -624,8 +677,13 @@ async def test_broker_cut_mid_stream_loses_nothing_and_doubles_nothing(
 
 
 async def test_api_started_while_the_broker_is_unreachable_accepts_writes_and_sends_later(
-    settings: Settings, amqp_url: str, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
-    direct: aio_pika.abc.AbstractChannel, proxy: TcpProxy,
+    settings: Settings,
+    amqp_url: str,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
+    direct: aio_pika.abc.AbstractChannel,
+    proxy: TcpProxy,
 ) -> None:
     await proxy.cut()  # refused from the very start
     mine = _settings(settings, prefix, _through(proxy, amqp_url))
@@ -706,15 +764,23 @@ async def _write_run(client: TestClient, headers: dict[str, str], count: int) ->
     """`count` creates, and a patch of every other asset: count * 1.5 events."""
     for i in range(count):
         asset = await _create(
-            client, headers, name=f"Run {i:03d}", purchase_price=1000.0 + i, purchase_date="2024-02-29",
-            depreciation_schedule="3_year_33_percent", warranty_until="2099-01-01",
+            client,
+            headers,
+            name=f"Run {i:03d}",
+            purchase_price=1000.0 + i,
+            purchase_date="2024-02-29",
+            depreciation_schedule="3_year_33_percent",
+            warranty_until="2099-01-01",
         )
         if i % 2 == 0:
             await _patch(client, headers, asset["id"], purchase_price=2000.0 + i)
 
 
 async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     spawn: Callable[..., Any],
 ) -> None:
     mine = _settings(settings, prefix)
@@ -750,7 +816,10 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
 
 
 async def test_sigterm_finishes_in_flight_work_exits_0_and_a_restart_takes_the_rest(
-    settings: Settings, prefix: str, make_tenant: TenantFactory, pool: asyncpg.Pool,
+    settings: Settings,
+    prefix: str,
+    make_tenant: TenantFactory,
+    pool: asyncpg.Pool,
     spawn: Callable[..., Any],
 ) -> None:
     mine = _settings(settings, prefix)
@@ -806,7 +875,10 @@ async def test_sigterm_finishes_in_flight_work_exits_0_and_a_restart_takes_the_r
 
 
 async def test_readyz_reports_a_lost_broker_even_when_nothing_is_being_written(
-    settings: Settings, amqp_url: str, prefix: str, proxy: TcpProxy,
+    settings: Settings,
+    amqp_url: str,
+    prefix: str,
+    proxy: TcpProxy,
 ) -> None:
     """README: /readyz is 503 unless the relay is connected to the broker; an idle relay too."""
     mine = _settings(settings, prefix, _through(proxy, amqp_url))
@@ -830,7 +902,10 @@ async def test_readyz_reports_a_lost_broker_even_when_nothing_is_being_written(
 
 
 async def test_sigterm_stops_a_worker_still_waiting_for_the_broker(
-    amqp_url: str, proxy: TcpProxy, spawn: Callable[..., Any], tmp_path: Path,
+    amqp_url: str,
+    proxy: TcpProxy,
+    spawn: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     await proxy.cut()
     worker = await spawn(_through(proxy, amqp_url))
@@ -855,7 +930,10 @@ async def _consumers_on(channel: aio_pika.abc.AbstractChannel, prefix: str) -> l
 
 
 async def test_sigterm_stops_a_worker_whose_broker_went_away(
-    amqp_url: str, prefix: str, proxy: TcpProxy, spawn: Callable[..., Any],
+    amqp_url: str,
+    prefix: str,
+    proxy: TcpProxy,
+    spawn: Callable[..., Any],
     direct: aio_pika.abc.AbstractChannel,
 ) -> None:
     """With the broker gone nothing is in flight (the broker requeues what was unacked): SIGTERM must
