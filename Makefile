@@ -4,7 +4,7 @@ ifeq ($(UV),)
 UV := python3 -m uv
 endif
 
-.PHONY: dev test lint unit uv
+.PHONY: dev test lint unit uv bench
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -22,3 +22,8 @@ lint: uv
 # Needs DATABASE_URL and AMQP_URL (see the README), or a Docker engine for testcontainers.
 test: lint
 	$(UV) run pytest
+
+# The benchmark suite (bench/README.md); needs DATABASE_URL and AMQP_URL like the tests.
+bench: uv
+	$(UV) sync --locked
+	$(UV) run python -m bench
