@@ -756,7 +756,7 @@ def parse_args(argv: list[str]) -> Options:
         opts.output_dir = args.output_dir
     opts.database_url = args.database_url
     opts.amqp_url = args.amqp_url
-    opts.command = "uv run python -m bench " + " ".join(argv)
+    opts.command = " ".join(["uv run python -m bench", *argv])
     return opts
 
 

@@ -1,10 +1,12 @@
 """The PostgreSQL pool: codecs, creation of a missing database, and the pool's lifetime."""
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -32,17 +34,73 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(jtype, encoder=_encode_json, decoder=_decode_json, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs reset: nothing."""
+
+
+class FairPool(asyncpg.Pool):
+    """asyncpg's pool with first-come, first-served waiting.
+
+    asyncpg hands a released connection to whichever task asks next: a waiter it has just woken
+    can lose the connection to a newcomer and go to the back of the queue again, so under load a
+    few requests wait for hundreds of milliseconds while most take a few. A FIFO semaphore the
+    size of the pool in front of it means a connection is only ever asked for when one is free,
+    in the order the requests came.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(kwargs["max_size"])  # FIFO: a release wakes the first waiter
+
+    def acquire(self, *, timeout: float | None = None) -> "_Turn":  # type: ignore[override]
+        return _Turn(self, timeout)
+
+
+class _Turn:
+    """`async with pool.acquire() as conn`, waiting in line for the connection."""
+
+    def __init__(self, pool: FairPool, timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._conn: PoolConnectionProxy | None = None
+
+    async def __aenter__(self) -> PoolConnectionProxy:
+        await self._pool._turns.acquire()
+        try:
+            self._conn = await asyncpg.Pool.acquire(self._pool, timeout=self._timeout)
+        except BaseException:
+            self._pool._turns.release()
+            raise
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            assert self._conn is not None
+            await self._pool.release(self._conn)
+        finally:
+            self._conn = None
+            self._pool._turns.release()
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections speak JSON natively."""
-    pool = await asyncpg.create_pool(
+    """A pool whose connections speak JSON natively, handed out first come, first served."""
+    pool = FairPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        # No session state is ever left on a connection, so the full RESET ALL is not needed.
-        reset=None,
+        # No session state is ever left on a connection, so nothing is reset on release. (None
+        # would mean asyncpg's default: four statements per release, 11% of a read's CPU.)
+        reset=_keep_session,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        setup=None,
+        connect=None,
+        loop=None,
     )
-    assert pool is not None
+    await pool
     return pool
 
 

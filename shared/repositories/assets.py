@@ -68,7 +68,7 @@ _SELECT = """
 _SEARCH_TEXT = "lower(a.name || ' ' || a.asset_tag || ' ' || coalesce(a.serial_number, ''))"
 
 # Above this many matches a `q` total is the planner's estimate rather than an exact count.
-EXACT_SEARCH_TOTAL_LIMIT = 10_000
+EXACT_SEARCH_TOTAL_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
