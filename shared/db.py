@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -55,31 +55,42 @@ class FairPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> "_Turn":  # type: ignore[override]
         return _Turn(self, timeout)
 
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Give the connection back, and the turn with it to the next in line."""
+        try:
+            await super().release(connection, timeout=timeout)
+        finally:
+            self._turns.release()
+
 
 class _Turn:
-    """`async with pool.acquire() as conn`, waiting in line for the connection."""
+    """`async with pool.acquire() as conn` or `conn = await pool.acquire()`, waiting in line."""
 
     def __init__(self, pool: FairPool, timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
         self._conn: PoolConnectionProxy | None = None
 
-    async def __aenter__(self) -> PoolConnectionProxy:
+    async def _take(self) -> PoolConnectionProxy:
         await self._pool._turns.acquire()
         try:
-            self._conn = await asyncpg.Pool.acquire(self._pool, timeout=self._timeout)
+            conn: PoolConnectionProxy = await asyncpg.Pool.acquire(self._pool, timeout=self._timeout)
         except BaseException:
             self._pool._turns.release()
             raise
+        return conn
+
+    def __await__(self) -> Generator[Any, None, PoolConnectionProxy]:
+        return self._take().__await__()
+
+    async def __aenter__(self) -> PoolConnectionProxy:
+        self._conn = await self._take()
         return self._conn
 
     async def __aexit__(self, *exc: object) -> None:
-        try:
-            assert self._conn is not None
-            await self._pool.release(self._conn)
-        finally:
-            self._conn = None
-            self._pool._turns.release()
+        assert self._conn is not None
+        conn, self._conn = self._conn, None
+        await self._pool.release(conn)
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
