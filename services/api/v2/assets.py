@@ -10,6 +10,7 @@ from services.api.endpoint import Endpoint, caller_of, endpoint
 from services.api.keys import POOL
 from services.api.problems import ApiError, bad_request
 from services.api.responses import json_response
+from services.api.v2.ids import path_number
 from services.api.v2.paging import offset_of, page_body
 from services.api.v2.present import asset_v2, support_block, warranty_block
 from services.api.v2.schemas import (
@@ -170,7 +171,7 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
     )
 )
 async def get_asset(request: web.Request, principal: Principal, query: AssetDetailQuery) -> web.Response:
-    asset = await service.get_asset_by_number(request.app[POOL], principal.org_id, _number(request))
+    asset = await service.get_asset_by_number(request.app[POOL], principal.org_id, path_number(request))
     _check_company(asset, query.company)
     return json_response(_shown(asset, query.req))
 
@@ -201,7 +202,7 @@ async def _write(
     request: web.Request, principal: Principal, body: AssetV2Write, replace: bool
 ) -> web.Response:
     pool = request.app[POOL]
-    asset_id = await service.asset_id_for_number(pool, principal.org_id, _number(request))
+    asset_id = await service.asset_id_for_number(pool, principal.org_id, path_number(request))
     with _V2Names():
         asset = await service.update_asset(
             pool, caller_of(request, principal), asset_id, _service_values(body, replace)
@@ -254,17 +255,9 @@ async def patch_asset(request: web.Request, principal: Principal, body: AssetV2P
 )
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
     pool = request.app[POOL]
-    asset_id = await service.asset_id_for_number(pool, principal.org_id, _number(request))
+    asset_id = await service.asset_id_for_number(pool, principal.org_id, path_number(request))
     await service.delete_asset(pool, caller_of(request, principal), asset_id)
     return web.Response(status=204)
-
-
-def _number(request: web.Request) -> int:
-    """The integer id of the path; anything else names no asset."""
-    text = request.match_info["id"]
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise ApiError(404, "Not found.")
-    return int(text)
 
 
 def routes() -> Iterator[web.RouteDef]:

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from services.api.endpoint import Endpoint, endpoint
 from services.api.keys import POOL
-from services.api.problems import ApiError
 from services.api.responses import json_response
 from services.api.v2 import schemas as s
+from services.api.v2.ids import path_number
 from services.api.v2.paging import offset_of, page_body
 from shared.domain.models import (
     AssetType,
@@ -155,14 +155,6 @@ COMPANIONS = (
 )
 
 
-def entry_number(request: web.Request) -> int:
-    """The integer id of the path; anything else names nothing."""
-    text = request.match_info["id"]
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise ApiError(404, "Not found.")
-    return int(text)
-
-
 def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     tag = f"v2: {c.name}"
     base = f"/api/v2/{c.name}/"
@@ -200,7 +192,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await service.get_entry(request.app[POOL], c.table, principal.org_id, entry_number(request))
+        entry = await service.get_entry(request.app[POOL], c.table, principal.org_id, path_number(request))
         return json_response(c.present(entry))
 
     @endpoint(
@@ -229,7 +221,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     ) -> web.Response:
         try:
             entry = await service.update_entry(
-                request.app[POOL], c.table, principal.org_id, entry_number(request), c.values(body, replace)
+                request.app[POOL], c.table, principal.org_id, path_number(request), c.values(body, replace)
             )
         except InvalidInput as exc:
             raise renamed(exc) from exc
@@ -276,7 +268,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await service.delete_entry(request.app[POOL], c.table, principal.org_id, entry_number(request))
+        await service.delete_entry(request.app[POOL], c.table, principal.org_id, path_number(request))
         return web.Response(status=204)
 
     yield web.get(base, list_entries, allow_head=False)
