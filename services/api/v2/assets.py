@@ -10,7 +10,7 @@ from services.api.endpoint import Endpoint, caller_of, endpoint
 from services.api.keys import POOL
 from services.api.problems import ApiError, bad_request
 from services.api.responses import json_response
-from services.api.v2.ids import path_number
+from services.api.v2.ids import path_number, v2_field_names
 from services.api.v2.paging import offset_of, page_body
 from services.api.v2.present import asset_v2, support_block, warranty_block
 from services.api.v2.schemas import (
@@ -24,7 +24,7 @@ from services.api.v2.schemas import (
     AssetV2Write,
 )
 from shared.domain.models import Asset, AssetStatus, CoverageType, Principal, Scope
-from shared.errors import FieldProblem, InvalidInput
+from shared.errors import FieldProblem
 from shared.repositories.assets import CompanyFilter
 from shared.services import assets as service
 
@@ -90,17 +90,6 @@ def _service_values(body: AssetV2Write, replace: bool) -> dict[str, Any]:
         values["custom_form_id"] = None
         values["custom_fields"] = {}
     return values
-
-
-class _V2Names:
-    """Re-raise a service's InvalidInput with the v2 names of its fields."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, InvalidInput):
-            raise InvalidInput([FieldProblem(_v2_name(p.field), p.message) for p in exc.problems]) from exc
 
 
 def _check_company(asset: Asset, company: int) -> None:
@@ -193,7 +182,7 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetV2
     values = _service_values(body, replace=False)
     values.setdefault("company_id", 1)
     values.setdefault("status", AssetStatus.IN_STOCK)
-    with _V2Names():
+    with v2_field_names(_v2_name):
         asset = await service.create_asset(request.app[POOL], caller_of(request, principal), values)
     return json_response(asset_v2(asset), status=201)
 
@@ -203,7 +192,7 @@ async def _write(
 ) -> web.Response:
     pool = request.app[POOL]
     asset_id = await service.asset_id_for_number(pool, principal.org_id, path_number(request))
-    with _V2Names():
+    with v2_field_names(_v2_name):
         asset = await service.update_asset(
             pool, caller_of(request, principal), asset_id, _service_values(body, replace)
         )

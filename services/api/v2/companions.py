@@ -12,7 +12,7 @@ from services.api.endpoint import Endpoint, endpoint
 from services.api.keys import POOL
 from services.api.responses import json_response
 from services.api.v2 import schemas as s
-from services.api.v2.ids import path_number
+from services.api.v2.ids import path_number, v2_field_names
 from services.api.v2.paging import offset_of, page_body
 from shared.domain.models import (
     AssetType,
@@ -25,7 +25,6 @@ from shared.domain.models import (
     Scope,
     Vendor,
 )
-from shared.errors import FieldProblem, InvalidInput
 from shared.repositories.catalog import (
     ASSET_TYPES,
     BUSINESS_UNITS,
@@ -159,9 +158,6 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     tag = f"v2: {c.name}"
     base = f"/api/v2/{c.name}/"
 
-    def renamed(exc: InvalidInput) -> InvalidInput:
-        return InvalidInput([FieldProblem(c.v2_name(p.field), p.message) for p in exc.problems])
-
     page_model = s.Paginated[c.out]  # type: ignore[name-defined]
 
     @endpoint(
@@ -208,23 +204,19 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
-        try:
+        with v2_field_names(c.v2_name):
             entry = await service.create_entry(
                 request.app[POOL], c.table, principal.org_id, c.values(body, replace=False)
             )
-        except InvalidInput as exc:
-            raise renamed(exc) from exc
         return json_response(c.present(entry), status=201)
 
     async def write(
         request: web.Request, principal: Principal, body: s.RequestBody, replace: bool
     ) -> web.Response:
-        try:
+        with v2_field_names(c.v2_name):
             entry = await service.update_entry(
                 request.app[POOL], c.table, principal.org_id, path_number(request), c.values(body, replace)
             )
-        except InvalidInput as exc:
-            raise renamed(exc) from exc
         return json_response(c.present(entry))
 
     @endpoint(
