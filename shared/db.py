@@ -4,9 +4,9 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Generator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,6 +18,27 @@ logger = logging.getLogger(__name__)
 
 # What repositories take: a plain connection or one borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+class Database(Protocol):
+    """Where a use case gets its connection: a pool, or a connection a request already holds."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Conn]: ...
+
+
+class HeldConnection:
+    """A connection already taken from the pool, lent again to each use case of one request.
+
+    `acquire()` neither takes another connection nor gives this one back: whoever took it from
+    the pool gives it back, once the request is answered. A request that reads an asset thus
+    takes one connection for its token and its asset, not one for each in turn.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    def acquire(self) -> AbstractAsyncContextManager[Conn]:
+        return nullcontext(self._conn)
 
 
 def _encode_json(value: object) -> str:

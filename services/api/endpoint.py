@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from services.api.keys import POOL
 from services.api.problems import ApiError, bad_request, problems_from_validation
 from services.api.schemas.common import RequestBody
+from shared.db import Database, HeldConnection
 from shared.domain.models import Caller, Principal, Scope
 from shared.errors import FieldProblem
 
@@ -17,6 +19,7 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+HELD_CONNECTION_KEY = web.RequestKey("held_connection", HeldConnection)
 
 JSON_TYPES = ("application/json",)
 
@@ -46,6 +49,11 @@ def caller_of(request: web.Request, principal: Principal) -> Caller:
         token_name=principal.token_name,
         request_id=request[REQUEST_ID_KEY],
     )
+
+
+def database(request: web.Request) -> Database:
+    """Where a handler's use cases get their connection: the one the request holds, if any."""
+    return request.get(HELD_CONNECTION_KEY) or request.app[POOL]
 
 
 def endpoint_of(handler: Any) -> Endpoint | None:

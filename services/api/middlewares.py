@@ -9,9 +9,11 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, endpoint_of
+from services.api.endpoint import HELD_CONNECTION_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, endpoint_of
 from services.api.keys import METRICS, POOL
 from services.api.problems import ApiError, render_v1, render_v2
+from shared.db import Database, HeldConnection
+from shared.domain.models import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.organisations import authenticate
 
@@ -110,7 +112,12 @@ def _unauthorized(detail: str, token_error: str | None = None) -> ApiError:
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate the bearer token of every route that needs a scope."""
+    """Authenticate the bearer token of every route that needs a scope.
+
+    A request without a body keeps the connection that checked its token until its handler has
+    answered, so that a read takes one connection from the pool rather than two in turn. A
+    request with a body gives it back first: no connection waits on a client's upload.
+    """
     spec = endpoint_of(request.match_info.handler)
     if spec is None or spec.scope is None:
         return await handler(request)
@@ -120,8 +127,22 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
-    principal = await authenticate(request.app[POOL], token.strip())
+    pool = request.app[POOL]
+    if request.body_exists:
+        request[PRINCIPAL_KEY] = await _principal(pool, token.strip())
+        return await handler(request)
+    async with pool.acquire() as conn:
+        held = HeldConnection(conn)
+        request[PRINCIPAL_KEY] = await _principal(held, token.strip())
+        request[HELD_CONNECTION_KEY] = held
+        try:
+            return await handler(request)
+        finally:
+            del request[HELD_CONNECTION_KEY]  # given back to the pool: nobody may lend it again
+
+
+async def _principal(db: Database, token: str) -> Principal:
+    principal = await authenticate(db, token)
     if principal is None:
         raise _unauthorized("The token is unknown, revoked or expired.", "invalid_token")
-    request[PRINCIPAL_KEY] = principal
-    return await handler(request)
+    return principal

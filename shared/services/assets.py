@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, Database
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
 from shared.domain.models import Asset, Caller, Page
@@ -52,19 +52,17 @@ ASSET_REFERENCES: dict[str, CatalogTable[Any]] = {
 _TAG_ATTEMPTS = 5
 
 
-async def get_asset(pool: asyncpg.Pool, org_id: UUID, asset_id: str) -> Asset:
+async def get_asset(db: Database, org_id: UUID, asset_id: str) -> Asset:
     row_id = parse_id(asset_id)
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         asset = await repo.get_asset(conn, org_id, row_id) if row_id else None
     if asset is None:
         raise AssetNotFound(asset_id)
     return asset
 
 
-async def list_assets(
-    pool: asyncpg.Pool, org_id: UUID, flt: AssetFilter, limit: int, offset: int
-) -> Page[Asset]:
-    async with pool.acquire() as conn:
+async def list_assets(db: Database, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
+    async with db.acquire() as conn:
         return await repo.list_assets(conn, org_id, flt, limit, offset)
 
 
@@ -103,13 +101,13 @@ async def _check_custom_fields(conn: Conn, org_id: UUID, asset: Asset, field: st
         raise InvalidInput([FieldProblem(f"{field}.{name}", message) for name, message in problems])
 
 
-async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, Any]) -> Asset:
+async def create_asset(db: Database, caller: Caller, fields: Mapping[str, Any]) -> Asset:
     """Create an asset with the next tag of the organisation's template."""
     org_id = caller.org_id
     if not fields.get("name"):
         raise InvalidInput.one("name", "is required")
     asset_id = uuid4()
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         values = await _resolve(conn, org_id, fields)
         if "company_number" not in values:
             values["company_number"] = await repo.first_company_number(conn, org_id)
@@ -139,13 +137,13 @@ async def create_asset(pool: asyncpg.Pool, caller: Caller, fields: Mapping[str, 
     raise AssertionError("unreachable")
 
 
-async def update_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
+async def update_asset(db: Database, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
     """Change some fields of an asset; an explicit None clears a field. No change, no event."""
     org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.acquire() as conn, conn.transaction():
         if not await repo.lock_asset(conn, org_id, row_id):
             raise AssetNotFound(asset_id)
         before = await repo.get_asset(conn, org_id, row_id)
@@ -163,13 +161,13 @@ async def update_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str, fields
     return after
 
 
-async def delete_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str) -> Asset:
+async def delete_asset(db: Database, caller: Caller, asset_id: str) -> Asset:
     """Delete an asset; returns its last state."""
     org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.acquire() as conn, conn.transaction():
         if not await repo.lock_asset(conn, org_id, row_id):
             raise AssetNotFound(asset_id)
         last = await repo.get_asset(conn, org_id, row_id)
@@ -180,7 +178,7 @@ async def delete_asset(pool: asyncpg.Pool, caller: Caller, asset_id: str) -> Ass
 
 
 async def list_company_assets(
-    pool: asyncpg.Pool,
+    db: Database,
     org_id: UUID,
     flt: CompanyFilter,
     ordering: str,
@@ -189,13 +187,13 @@ async def list_company_assets(
     custom_form: int | None = None,
 ) -> Page[Asset]:
     """A page of one company's assets (the v2 list); an unknown company is NotFound."""
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         flt = await _company_filter(conn, org_id, flt, custom_form)
         return await repo.list_company_assets(conn, org_id, flt, ordering, limit, offset)
 
 
 async def list_serial_numbers(
-    pool: asyncpg.Pool,
+    db: Database,
     org_id: UUID,
     flt: CompanyFilter,
     ordering: str,
@@ -204,7 +202,7 @@ async def list_serial_numbers(
     custom_form: int | None = None,
 ) -> Page[str]:
     """The serial numbers of one company's assets (v2 `serial_number=list`)."""
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         flt = await _company_filter(conn, org_id, flt, custom_form)
         return await repo.list_serial_numbers(conn, org_id, flt, ordering, limit, offset)
 
@@ -224,9 +222,9 @@ async def _company_filter(
     return replace(flt, custom_form_id=form_id or _NO_FORM)
 
 
-async def get_asset_by_number(pool: asyncpg.Pool, org_id: UUID, number: int) -> Asset:
+async def get_asset_by_number(db: Database, org_id: UUID, number: int) -> Asset:
     """An asset by its v2 (integer) id."""
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         row_id = await repo.asset_id_for_number(conn, org_id, number)
         asset = await repo.get_asset(conn, org_id, row_id) if row_id else None
     if asset is None:
@@ -234,9 +232,9 @@ async def get_asset_by_number(pool: asyncpg.Pool, org_id: UUID, number: int) -> 
     return asset
 
 
-async def asset_id_for_number(pool: asyncpg.Pool, org_id: UUID, number: int) -> str:
+async def asset_id_for_number(db: Database, org_id: UUID, number: int) -> str:
     """The v1 id of the asset with this v2 id; AssetNotFound when the organisation has none."""
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         row_id = await repo.asset_id_for_number(conn, org_id, number)
     if row_id is None:
         raise AssetNotFound(str(number))

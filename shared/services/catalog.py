@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, Database
 from shared.domain.models import Page, Record
 from shared.errors import Conflict, NotFound
 from shared.repositories.catalog import ASSET_TYPES, COMPANIES, MANUFACTURERS, VENDORS, CatalogTable
@@ -80,8 +80,8 @@ async def _keep_a_company(conn: Conn, org_id: UUID, company_id: UUID) -> None:
         raise Conflict("This is the organisation's only company; an organisation keeps at least one.")
 
 
-async def get_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> R:
-    async with pool.acquire() as conn:
+async def get_entry(db: Database, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> R:
+    async with db.acquire() as conn:
         row_id = await _row_id(conn, table, org_id, entry_id)
         found = await table.get(conn, org_id, row_id) if row_id else None
     if found is None:
@@ -90,16 +90,14 @@ async def get_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, en
 
 
 async def list_entries(
-    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
+    db: Database, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
 ) -> Page[R]:
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         return await table.list(conn, org_id, limit, offset, by_number)
 
 
-async def create_entry(
-    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, values: Mapping[str, Any]
-) -> R:
-    async with pool.acquire() as conn, conn.transaction():
+async def create_entry(db: Database, table: CatalogTable[R], org_id: UUID, values: Mapping[str, Any]) -> R:
+    async with db.acquire() as conn, conn.transaction():
         resolved = await _resolved(conn, table, org_id, values)
         made_code = table is ASSET_TYPES and not resolved.get("code")
         if table is ASSET_TYPES:
@@ -120,9 +118,9 @@ async def create_entry(
 
 
 async def update_entry(
-    pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int, values: Mapping[str, Any]
+    db: Database, table: CatalogTable[R], org_id: UUID, entry_id: str | int, values: Mapping[str, Any]
 ) -> R:
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.acquire() as conn, conn.transaction():
         row_id = await _row_id(conn, table, org_id, entry_id)
         if row_id is None or not await table.exists(conn, org_id, row_id):
             raise NotFound(table.what.capitalize(), str(entry_id))
@@ -136,8 +134,8 @@ async def update_entry(
     return updated
 
 
-async def delete_entry(pool: asyncpg.Pool, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> None:
-    async with pool.acquire() as conn, conn.transaction():
+async def delete_entry(db: Database, table: CatalogTable[R], org_id: UUID, entry_id: str | int) -> None:
+    async with db.acquire() as conn, conn.transaction():
         row_id = await _row_id(conn, table, org_id, entry_id)
         if row_id is not None and table is COMPANIES:
             await _keep_a_company(conn, org_id, row_id)

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-import asyncpg
-
+from shared.db import Database
 from shared.domain.depreciation import DepreciationPlan, Period, book_value, whole_months_between
 from shared.domain.models import DepreciationSchedule
 from shared.errors import AssetNotFound, InvalidInput
@@ -43,10 +42,10 @@ class AuditPage:
 
 
 async def audit_log(
-    pool: asyncpg.Pool, org_id: UUID, flt: AuditFilter, cursor: str | None, limit: int
+    db: Database, org_id: UUID, flt: AuditFilter, cursor: str | None, limit: int
 ) -> AuditPage:
     after = decode_cursor(cursor) if cursor else None
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         entries = await repo.list_audit(conn, org_id, flt, after, limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
@@ -54,14 +53,14 @@ async def audit_log(
 
 
 async def asset_history(
-    pool: asyncpg.Pool, org_id: UUID, asset_id: str, cursor: str | None, limit: int
+    db: Database, org_id: UUID, asset_id: str, cursor: str | None, limit: int
 ) -> AuditPage:
     """One asset's entries, also after it was deleted; 404 for an asset never seen."""
     row_id = parse_id(asset_id)
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         if row_id is None or not await repo.asset_ever_existed(conn, org_id, row_id):
             raise AssetNotFound(asset_id)
-    return await audit_log(pool, org_id, AuditFilter(asset_id=row_id), cursor, limit)
+    return await audit_log(db, org_id, AuditFilter(asset_id=row_id), cursor, limit)
 
 
 @dataclass(frozen=True)
@@ -79,10 +78,10 @@ class DepreciationReport:
     periods: list[Period]
 
 
-async def depreciation(pool: asyncpg.Pool, org_id: UUID, asset_id: str, as_of: dt.date) -> DepreciationReport:
+async def depreciation(db: Database, org_id: UUID, asset_id: str, as_of: dt.date) -> DepreciationReport:
     """The asset's schedule and its book value on a date; nulls until the worker computed one."""
     row_id = parse_id(asset_id)
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         asset = await assets_repo.get_asset(conn, org_id, row_id) if row_id else None
         if asset is None or row_id is None:
             raise AssetNotFound(asset_id)

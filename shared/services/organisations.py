@@ -4,8 +4,7 @@ import datetime as dt
 import re
 from uuid import UUID
 
-import asyncpg
-
+from shared.db import Database
 from shared.domain.asset_tags import TemplateError, validate_template
 from shared.domain.models import ApiToken, Organisation, Principal, Scope
 from shared.domain.tokens import hash_token, hashes_match, mint_token
@@ -21,7 +20,7 @@ def default_prefix(name: str) -> str:
     return letters[:3] or "AST"
 
 
-async def create_organisation(pool: asyncpg.Pool, name: str, prefix: str | None = None) -> Organisation:
+async def create_organisation(db: Database, name: str, prefix: str | None = None) -> Organisation:
     """A new organisation, with company 1 and the default tag template."""
     name = name.strip()
     if not name:
@@ -29,14 +28,14 @@ async def create_organisation(pool: asyncpg.Pool, name: str, prefix: str | None 
     prefix = prefix or default_prefix(name)
     if not PREFIX_PATTERN.match(prefix):
         raise InvalidInput.one("prefix", "must be 1 to 10 upper-case letters or digits")
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.acquire() as conn, conn.transaction():
         if await repo.find_organisation_by_name(conn, name):
             raise Conflict(f"An organisation named {name!r} already exists.")
         return await repo.insert_organisation(conn, name, prefix)
 
 
-async def find_organisation(pool: asyncpg.Pool, name: str) -> Organisation:
-    async with pool.acquire() as conn:
+async def find_organisation(db: Database, name: str) -> Organisation:
+    async with db.acquire() as conn:
         org = await repo.find_organisation_by_name(conn, name)
     if org is None:
         raise NotFound("Organisation", name)
@@ -44,7 +43,7 @@ async def find_organisation(pool: asyncpg.Pool, name: str) -> Organisation:
 
 
 async def create_token(
-    pool: asyncpg.Pool,
+    db: Database,
     org_name: str,
     scopes: list[str],
     name: str | None = None,
@@ -55,18 +54,18 @@ async def create_token(
     unknown = [s for s in scopes if s not in known]
     if not scopes or unknown:
         raise InvalidInput.one("scope", f"give one or more of {sorted(known)}; unknown: {unknown}")
-    org = await find_organisation(pool, org_name)
+    org = await find_organisation(db, org_name)
     plain = mint_token()
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         token = await repo.insert_token(
             conn, org.id, name or "token", hash_token(plain), sorted(set(scopes)), expires_at
         )
     return token, plain
 
 
-async def revoke_token(pool: asyncpg.Pool, token_or_id: str) -> bool:
+async def revoke_token(db: Database, token_or_id: str) -> bool:
     """Revoke a token given by its id or by the plain token itself."""
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         try:
             return await repo.revoke_token(conn, UUID(token_or_id))
         except ValueError:
@@ -74,16 +73,16 @@ async def revoke_token(pool: asyncpg.Pool, token_or_id: str) -> bool:
             return found is not None and await repo.revoke_token(conn, found[0].id)
 
 
-async def list_tokens(pool: asyncpg.Pool, org_name: str) -> list[ApiToken]:
-    org = await find_organisation(pool, org_name)
-    async with pool.acquire() as conn:
+async def list_tokens(db: Database, org_name: str) -> list[ApiToken]:
+    org = await find_organisation(db, org_name)
+    async with db.acquire() as conn:
         return await repo.list_tokens(conn, org.id)
 
 
-async def authenticate(pool: asyncpg.Pool, presented: str) -> Principal | None:
+async def authenticate(db: Database, presented: str) -> Principal | None:
     """The principal behind a live token, or None."""
     digest = hash_token(presented)
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         found = await repo.find_live_token(conn, digest)
     if found is None:
         return None
@@ -95,16 +94,16 @@ async def authenticate(pool: asyncpg.Pool, presented: str) -> Principal | None:
     )
 
 
-async def get_tag_template(pool: asyncpg.Pool, org_id: UUID) -> str:
-    async with pool.acquire() as conn:
+async def get_tag_template(db: Database, org_id: UUID) -> str:
+    async with db.acquire() as conn:
         return (await repo.get_organisation(conn, org_id)).tag_template
 
 
-async def set_tag_template(pool: asyncpg.Pool, org_id: UUID, template: str) -> str:
+async def set_tag_template(db: Database, org_id: UUID, template: str) -> str:
     try:
         validate_template(template)
     except TemplateError as exc:
         raise InvalidInput.one("template", str(exc)) from exc
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         await repo.set_tag_template(conn, org_id, template)
     return template

@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.endpoint import Endpoint, endpoint
-from services.api.keys import POOL
+from services.api.endpoint import Endpoint, database, endpoint
 from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
@@ -145,14 +144,14 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
     )
     async def list_entries(request: web.Request, principal: Principal, query: PageQuery) -> web.Response:
         page = await service.list_entries(
-            request.app[POOL], res.table, principal.org_id, query.limit, query.offset
+            database(request), res.table, principal.org_id, query.limit, query.offset
         )
         return json_response(listing([res.present(e) for e in page.items], page.total, query))
 
     @endpoint(Endpoint(f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404)))
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
         entry = await service.get_entry(
-            request.app[POOL], res.table, principal.org_id, request.match_info["id"]
+            database(request), res.table, principal.org_id, request.match_info["id"]
         )
         return json_response({"data": res.present(entry)})
 
@@ -168,7 +167,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await service.create_entry(request.app[POOL], res.table, principal.org_id, res.values(body))
+        entry = await service.create_entry(database(request), res.table, principal.org_id, res.values(body))
         return json_response({"data": res.present(entry)}, status=201)
 
     @endpoint(
@@ -183,7 +182,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
     )
     async def patch_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
         entry = await service.update_entry(
-            request.app[POOL],
+            database(request),
             res.table,
             principal.org_id,
             request.match_info["id"],
@@ -202,7 +201,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await service.delete_entry(request.app[POOL], res.table, principal.org_id, request.match_info["id"])
+        await service.delete_entry(database(request), res.table, principal.org_id, request.match_info["id"])
         return json_response({"message": f"{res.noun.capitalize()} deleted."})
 
     item = f"{res.path}/{{id}}"

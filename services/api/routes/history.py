@@ -5,8 +5,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.api.endpoint import Endpoint, endpoint
-from services.api.keys import POOL
+from services.api.endpoint import Endpoint, database, endpoint
 from services.api.responses import json_response
 from services.api.schemas.history import (
     AuditPageOut,
@@ -52,7 +51,7 @@ async def audit_log(request: web.Request, principal: Principal, query: AuditQuer
     flt = AuditFilter(
         asset_id=asset_id, action=query.action, actor=query.actor, since=query.since, until=query.until
     )
-    page = await service.audit_log(request.app[POOL], principal.org_id, flt, query.cursor, query.limit)
+    page = await service.audit_log(database(request), principal.org_id, flt, query.cursor, query.limit)
     return _page(page, query.limit)
 
 
@@ -69,7 +68,7 @@ async def audit_log(request: web.Request, principal: Principal, query: AuditQuer
 )
 async def asset_history(request: web.Request, principal: Principal, query: HistoryQuery) -> web.Response:
     page = await service.asset_history(
-        request.app[POOL], principal.org_id, request.match_info["id"], query.cursor, query.limit
+        database(request), principal.org_id, request.match_info["id"], query.cursor, query.limit
     )
     return _page(page, query.limit)
 
@@ -91,7 +90,7 @@ async def asset_depreciation(
     request: web.Request, principal: Principal, query: DepreciationQuery
 ) -> web.Response:
     report = await service.depreciation(
-        request.app[POOL], principal.org_id, request.match_info["id"], query.as_of or dt.date.today()
+        database(request), principal.org_id, request.match_info["id"], query.as_of or dt.date.today()
     )
     return json_response({"data": depreciation_out(report)})
 

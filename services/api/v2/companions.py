@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.endpoint import Endpoint, endpoint
-from services.api.keys import POOL
+from services.api.endpoint import Endpoint, database, endpoint
 from services.api.responses import json_response
 from services.api.v2 import schemas as s
 from services.api.v2.ids import path_number, v2_field_names
@@ -173,7 +172,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     )
     async def list_entries(request: web.Request, principal: Principal, query: s.V2Query) -> web.Response:
         page = await service.list_entries(
-            request.app[POOL], c.table, principal.org_id, query.size, offset_of(query), by_number=True
+            database(request), c.table, principal.org_id, query.size, offset_of(query), by_number=True
         )
         return json_response(page_body(request, query, page.total, [c.present(e) for e in page.items]))
 
@@ -188,7 +187,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await service.get_entry(request.app[POOL], c.table, principal.org_id, path_number(request))
+        entry = await service.get_entry(database(request), c.table, principal.org_id, path_number(request))
         return json_response(c.present(entry))
 
     @endpoint(
@@ -206,7 +205,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     async def create_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
         with v2_field_names(c.v2_name):
             entry = await service.create_entry(
-                request.app[POOL], c.table, principal.org_id, c.values(body, replace=False)
+                database(request), c.table, principal.org_id, c.values(body, replace=False)
             )
         return json_response(c.present(entry), status=201)
 
@@ -215,7 +214,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     ) -> web.Response:
         with v2_field_names(c.v2_name):
             entry = await service.update_entry(
-                request.app[POOL], c.table, principal.org_id, path_number(request), c.values(body, replace)
+                database(request), c.table, principal.org_id, path_number(request), c.values(body, replace)
             )
         return json_response(c.present(entry))
 
@@ -260,7 +259,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await service.delete_entry(request.app[POOL], c.table, principal.org_id, path_number(request))
+        await service.delete_entry(database(request), c.table, principal.org_id, path_number(request))
         return web.Response(status=204)
 
     yield web.get(base, list_entries, allow_head=False)
