@@ -69,6 +69,8 @@ _SEARCH_TEXT = "lower(a.name || ' ' || a.asset_tag || ' ' || coalesce(a.serial_n
 
 # Above this many matches a `q` total is the planner's estimate rather than an exact count.
 EXACT_SEARCH_TOTAL_LIMIT = 1_000
+# An estimate this far above the limit is taken as it is, without counting up to the limit.
+TRUSTED_ESTIMATE_ABOVE = 20 * EXACT_SEARCH_TOTAL_LIMIT
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,23 @@ class AssetFilter:
     kind: AssetKind | None = None
 
 
-def _page_ids(where: str, order: str, n: int) -> str:
-    """The ids of one page, found on the asset table's indexes alone, so that the rows an OFFSET
-    skips are never joined with the catalog (a deferred join); $n+1 is the limit, $n+2 the offset."""
-    return f"SELECT a.id FROM assets a WHERE {where} ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}"
+async def _page(conn: Conn, where: str, args: list[Any], order: str, limit: int, offset: int) -> list[Asset]:
+    """One page in two statements: its ids, found on the asset table's indexes alone, so that the
+    rows an OFFSET skips are never joined with the catalog (a deferred join); then those rows
+    with the catalog. The second statement takes only the ids, so PostgreSQL plans its fourteen
+    joins once and reuses the plan, rather than planning them afresh for every filter."""
+    n = len(args)
+    ids = await conn.fetchval(
+        f"SELECT ARRAY(SELECT a.id FROM assets a WHERE {where} ORDER BY {order} "
+        f"LIMIT ${n + 1} OFFSET ${n + 2})",
+        *args,
+        limit,
+        offset,
+    )
+    if not ids:
+        return []
+    rows = await conn.fetch(f"{_SELECT} WHERE a.id = ANY($1::uuid[]) ORDER BY {order}", ids)
+    return [_asset(r) for r in rows]
 
 
 def _asset(row: asyncpg.Record) -> Asset:
@@ -162,29 +177,28 @@ def _where(org_id: UUID, flt: AssetFilter) -> tuple[str, list[Any]]:
 async def list_assets(conn: Conn, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
     """One page, newest first, with the total of all matches."""
     where, args = _where(org_id, flt)
-    n = len(args)
-    order = "a.created_at DESC, a.id DESC"
-    rows = await conn.fetch(
-        f"{_SELECT} WHERE a.id = ANY(ARRAY({_page_ids(where, order, n)})) ORDER BY {order}",
-        *args,
-        limit,
-        offset,
-    )
+    items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
     total, estimated = await _total(conn, org_id, flt, where, args)
-    return Page[Asset](items=[_asset(r) for r in rows], total=total, total_is_estimate=estimated)
+    return Page[Asset](items=items, total=total, total_is_estimate=estimated)
 
 
 async def _total(conn: Conn, org_id: UUID, flt: AssetFilter, where: str, args: list[Any]) -> tuple[int, bool]:
+    """The total of a list: exact from the counters without `q`; with `q`, counted exactly up to
+    EXACT_SEARCH_TOTAL_LIMIT, above which the planner's estimate stands. An estimate far above
+    that limit is trusted without counting, since counting even that limit's matches of a common
+    fragment scans thousands of rows (10 ms at 1,000,000 assets)."""
     if not flt.q:
         return await _counted_total(conn, org_id, flt), False
-    capped = await conn.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM assets a WHERE {where} LIMIT {EXACT_SEARCH_TOTAL_LIMIT + 1}) s",
-        *args,
-    )
-    if capped <= EXACT_SEARCH_TOTAL_LIMIT:
-        return int(capped), False
     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM assets a WHERE {where}", *args)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
+    if estimate <= TRUSTED_ESTIMATE_ABOVE:
+        capped = await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM assets a WHERE {where} "
+            f"LIMIT {EXACT_SEARCH_TOTAL_LIMIT + 1}) s",
+            *args,
+        )
+        if capped <= EXACT_SEARCH_TOTAL_LIMIT:
+            return int(capped), False
     return max(estimate, EXACT_SEARCH_TOTAL_LIMIT + 1), True
 
 
@@ -302,14 +316,7 @@ async def list_company_assets(
 ) -> Page[Asset]:
     """One page of a company's assets in the v2 `ordering`, with the exact total."""
     where, args = _company_where(org_id, flt)
-    n = len(args)
-    order = _order_by(ordering)
-    rows = await conn.fetch(
-        f"{_SELECT} WHERE a.id = ANY(ARRAY({_page_ids(where, order, n)})) ORDER BY {order}",
-        *args,
-        limit,
-        offset,
-    )
+    items = await _page(conn, where, args, _order_by(ordering), limit, offset)
     if flt == CompanyFilter(company_number=flt.company_number):
         # The whole company: the count the trigger keeps, without counting rows.
         total = await conn.fetchval(
@@ -319,7 +326,7 @@ async def list_company_assets(
         )
     else:
         total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
-    return Page[Asset](items=[_asset(r) for r in rows], total=int(total))
+    return Page[Asset](items=items, total=int(total))
 
 
 async def list_serial_numbers(

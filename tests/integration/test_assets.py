@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from shared.repositories import assets as assets_repo
 from tests.conftest import Tenant, TenantFactory
 
 SEED_FIELDS = {
@@ -787,6 +789,32 @@ async def test_q_empty_or_too_long_is_400(client: TestClient, tenant: Tenant) ->
     for query in ("q=", "q=" + "a" * 201):
         resp = await client.get(f"/v1/assets?{query}", headers=tenant.auth())
         await problem(resp, 400, "VALIDATION_ERROR", "q")
+
+
+async def test_q_total_is_exact_up_to_the_limit_then_the_planners_estimate(
+    client: TestClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [await new_asset(client, tenant, name=f"Gamma {i}") for i in range(7)]
+    newest_first = [a["id"] for a in reversed(made)]
+
+    async def gammas() -> dict[str, Any]:
+        body = await listing(client, tenant, "?q=gamma&limit=100")
+        assert [a["id"] for a in body["data"]] == newest_first  # the page itself is always exact
+        meta: dict[str, Any] = body["meta"]
+        return meta
+
+    exact = await gammas()
+    assert (exact["total"], exact["total_is_estimate"]) == (7, False)
+    # More matches than are counted: the planner's estimate, flagged, never below the limit + 1.
+    monkeypatch.setattr(assets_repo, "EXACT_SEARCH_TOTAL_LIMIT", 5)
+    counted_past = await gammas()
+    assert counted_past["total_is_estimate"] is True
+    assert counted_past["total"] >= 6
+    # An estimate far above the limit stands without counting.
+    monkeypatch.setattr(assets_repo, "EXACT_SEARCH_TOTAL_LIMIT", 1_000)
+    monkeypatch.setattr(assets_repo, "TRUSTED_ESTIMATE_ABOVE", 0)
+    trusted = await gammas()
+    assert (trusted["total"], trusted["total_is_estimate"]) == (1_001, True)
 
 
 async def test_status_filter(client: TestClient, tenant: Tenant) -> None:
