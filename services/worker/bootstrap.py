@@ -3,28 +3,26 @@
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
+from shared.db import Conn
 from shared.events import AssetChangeEvent
 from shared.services import projections
 from shared.settings import Settings
 
-Handler = Callable[[AssetChangeEvent], Awaitable[bool]]
+# Applies one event inside the consumer's transaction; False when it was already applied or stale.
+Handler = Callable[[Conn, AssetChangeEvent], Awaitable[bool]]
 
 
-def handlers(pool: asyncpg.Pool, settings: Settings) -> dict[str, Handler]:
+def handlers(settings: Settings) -> dict[str, Handler]:
     """Consumer (queue) name to the function that applies its events.
 
     Every consumer's queue is bound to asset.created, asset.updated and asset.deleted.
     """
 
-    async def lifecycle(event: AssetChangeEvent) -> bool:
-        return await projections.apply_lifecycle(pool, event, dt.date.today(), settings.expiry_warning_days)
+    async def lifecycle(conn: Conn, event: AssetChangeEvent) -> bool:
+        return await projections.apply_lifecycle(conn, event, dt.date.today(), settings.expiry_warning_days)
 
-    async def depreciation(event: AssetChangeEvent) -> bool:
-        return await projections.apply_depreciation(pool, event)
-
-    async def audit(event: AssetChangeEvent) -> bool:
-        return await projections.apply_audit(pool, event)
-
-    return {"lifecycle": lifecycle, "depreciation": depreciation, "audit": audit}
+    return {
+        "lifecycle": lifecycle,
+        "depreciation": projections.apply_depreciation,
+        "audit": projections.apply_audit,
+    }

@@ -1,15 +1,21 @@
-"""Running one consumer: validate each message, call its handler, ack only after it committed.
+"""Running one consumer: validate each message, apply it, ack only after it committed.
+
+Deliveries are applied in batches: whatever has arrived (up to BATCH_SIZE) goes through the
+handler one event after another in one transaction, so a busy queue costs one commit per batch
+rather than one per event; a lone delivery is a batch of one and waits for nothing.
 
 - Not JSON, or not a valid event: dead-lettered at once, with the reason.
-- The database unreachable: retried in place with backoff for as long as it takes (no loss).
-- Any other failure: redelivered up to WORKER_MAX_ATTEMPTS times, then dead-lettered with the reason.
+- The database unreachable: the batch is retried in place with backoff for as long as it takes
+  (no loss).
+- Any other failure: the batch is rolled back and its events are applied one per transaction, so
+  that only the failing one is redelivered, up to WORKER_MAX_ATTEMPTS times, then dead-lettered
+  with the reason.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import aio_pika
@@ -17,13 +23,12 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
+from services.worker.bootstrap import Handler
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
 from shared.topology import Topology
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[AssetChangeEvent], Awaitable[bool]]
 
 # How long stopping waits on the broker for a cancel or a close before giving up on it.
 STOP_TIMEOUT_SECONDS = 3.0
@@ -40,6 +45,12 @@ TRANSIENT_ERRORS = (
     asyncpg.DeadlockDetectedError,
 )
 _MAX_BACKOFF_SECONDS = 5.0
+
+# At most this many deliveries in one transaction; at most LANES transactions of a consumer at once.
+BATCH_SIZE = 50
+LANES = 2
+
+Delivery = tuple[AbstractIncomingMessage, AssetChangeEvent]
 
 
 class PoisonMessage(Exception):
@@ -65,6 +76,7 @@ class Consumer:
         self,
         name: str,
         handler: Handler,
+        pool: asyncpg.Pool,
         topology: Topology,
         metrics: ConsumerMetrics,
         max_attempts: int,
@@ -72,6 +84,7 @@ class Consumer:
     ) -> None:
         self.name = name
         self._handler = handler
+        self._pool = pool
         self._topology = topology
         self._metrics = metrics
         self._max_attempts = max_attempts
@@ -79,11 +92,14 @@ class Consumer:
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
-        self.in_flight = 0
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._lanes: list[asyncio.Task[None]] = []
+        self.in_flight = 0  # delivered and not yet acked, nacked or dead-lettered
 
     async def start(self, channel: AbstractChannel) -> None:
         self._channel = channel
         self._queue = await channel.get_queue(self._topology.queue(self.name), ensure=True)
+        self._lanes = [asyncio.create_task(self._lane()) for _ in range(LANES)]
         self._consumer_tag = await self._queue.consume(self.on_message)
 
     async def stop_consuming(self) -> None:
@@ -94,46 +110,84 @@ class Consumer:
             with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
                 await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=STOP_TIMEOUT_SECONDS)
 
+    async def close(self) -> None:
+        """Stop the lanes; whatever they had not settled returns to the queue with the channel."""
+        for lane in self._lanes:
+            lane.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
+        self._lanes = []
+
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self.in_flight += 1
-        try:
-            await self._process(message)
-        finally:
-            self.in_flight -= 1
+        self._inbox.put_nowait(message)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    async def _lane(self) -> None:
+        """Take whatever has arrived, up to a batch, and settle it; forever."""
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < BATCH_SIZE and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self._process(batch)
+            except Exception:
+                # Unsettled deliveries return to the queue when the channel closes; the lane lives on.
+                logger.exception("batch not settled", extra={"consumer": self.name, "size": len(batch)})
+            finally:
+                self.in_flight -= len(batch)
+
+    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
+        deliveries: list[Delivery] = []
+        for message in batch:
+            try:
+                deliveries.append((message, parse_event(message.body)))
+            except PoisonMessage as exc:
+                await self._dead_letter(message, str(exc))
+        if deliveries:
+            await self._settle(deliveries)
+
+    async def _settle(self, deliveries: list[Delivery]) -> None:
+        """Apply the deliveries in one transaction and ack them; one by one if that fails."""
         try:
-            event = parse_event(message.body)
-        except PoisonMessage as exc:
-            await self._dead_letter(message, str(exc))
+            applied = await self._apply(deliveries)
+        except Exception as exc:
+            if len(deliveries) > 1:
+                for delivery in deliveries:
+                    await self._settle([delivery])
+            else:
+                message, event = deliveries[0]
+                await self._failed(message, event.id, exc)
             return
+        if applied is None:  # stopping while the database is away
+            for message, _ in deliveries:
+                await message.nack(requeue=True)  # another worker, or this one restarted, takes it
+            return
+        for (message, _), done in zip(deliveries, applied, strict=True):
+            await message.ack()
+            self._metrics.consumed.labels(self.name, "applied" if done else "skipped").inc()
+
+    async def _apply(self, deliveries: list[Delivery]) -> list[bool] | None:
+        """Each event's handler, in order, in one transaction; retried while the database is
+        away. None when the worker stops meanwhile."""
         backoff = 0.1
         while True:
             try:
-                applied = await self._handler(event)
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return [await self._handler(conn, event) for _, event in deliveries]
             except TRANSIENT_ERRORS as exc:
                 self._metrics.retried.labels(self.name, "transient").inc()
                 if self._stopping.is_set():
-                    await message.nack(requeue=True)  # another worker, or this one restarted, takes it
-                    return
+                    return None
                 logger.warning(
                     "transient failure; retrying",
                     extra={
                         "consumer": self.name,
-                        "event_id": event.id,
+                        "event_ids": [event.id for _, event in deliveries],
                         "error": repr(exc),
                         "retry_in_s": backoff,
                     },
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
-                continue
-            except Exception as exc:
-                await self._failed(message, event.id, exc)
-                return
-            await message.ack()
-            self._metrics.consumed.labels(self.name, "applied" if applied else "skipped").inc()
-            return
 
     async def _failed(self, message: AbstractIncomingMessage, event_id: str, exc: Exception) -> None:
         delivered_before = (message.headers or {}).get("x-delivery-count", 0)

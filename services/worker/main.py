@@ -86,8 +86,8 @@ async def run_worker(
             return
         stopping = asyncio.Event()
         consumers = [
-            Consumer(name, handler, topology, metrics, settings.worker_max_attempts, stopping)
-            for name, handler in handlers(pool, settings).items()
+            Consumer(name, handler, pool, topology, metrics, settings.worker_max_attempts, stopping)
+            for name, handler in handlers(settings).items()
         ]
         async with connection, _metrics_server(settings, registry):
             setup = await connection.channel()
@@ -106,6 +106,8 @@ async def run_worker(
             for consumer in consumers:
                 await consumer.stop_consuming()
             await _drain(consumers)
+            for consumer in consumers:
+                await consumer.close()
             for channel in channels:
                 # Anything still unacked returns to its queue; a broker that is gone did that already.
                 with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):

@@ -65,6 +65,21 @@ async def get_lifecycle(conn: Conn, asset_id: UUID) -> LifecycleRow | None:
     return LifecycleRow(**dict(row)) if row else None
 
 
+async def lock_lifecycle(conn: Conn, asset_id: UUID) -> tuple[int | None, LifecycleRow | None]:
+    """The version the lifecycle projection reflects (a deleted asset's too) and its live row,
+    locked for the transaction; in one statement, as the worker needs both for every event."""
+    row = await conn.fetchrow(
+        f"SELECT deleted, {', '.join(_LIFECYCLE_COLUMNS)} FROM asset_lifecycle "
+        "WHERE asset_id = $1 FOR UPDATE",
+        asset_id,
+    )
+    if row is None:
+        return None, None
+    values = dict(row)
+    deleted = values.pop("deleted")
+    return values["version"], None if deleted else LifecycleRow(**values)
+
+
 async def save_lifecycle(conn: Conn, row: LifecycleRow) -> None:
     """Upsert; a concurrent newer version already stored wins."""
     values = [getattr(row, c) for c in _LIFECYCLE_COLUMNS]
@@ -156,13 +171,18 @@ async def save_depreciation(conn: Conn, row: DepreciationRow, periods: Sequence[
         return
     await conn.execute("DELETE FROM depreciation_periods WHERE asset_id = $1", row.asset_id)
     if periods:
-        await conn.copy_records_to_table(
-            "depreciation_periods",
-            records=[
-                (row.asset_id, p.period, p.period_end, p.depreciation, p.accumulated, p.book_value)
-                for p in periods
-            ],
-            columns=["asset_id", "period", "period_end", "depreciation", "accumulated", "book_value"],
+        # One statement with the schedule as arrays: a COPY would take three round trips.
+        await conn.execute(
+            """INSERT INTO depreciation_periods
+                   (asset_id, period, period_end, depreciation, accumulated, book_value)
+               SELECT $1, * FROM unnest($2::integer[], $3::date[], $4::numeric[], $5::numeric[],
+                                        $6::numeric[])""",
+            row.asset_id,
+            [p.period for p in periods],
+            [p.period_end for p in periods],
+            [p.depreciation for p in periods],
+            [p.accumulated for p in periods],
+            [p.book_value for p in periods],
         )
 
 
