@@ -27,6 +27,8 @@ from shared.topology import Topology, declare_all
 logger = logging.getLogger(__name__)
 
 _PRUNE_EVERY_SECONDS = 60.0
+# The backlog gauge counts the unsent outbox rows: at most once a second, not after every drain.
+_BACKLOG_EVERY_SECONDS = 1.0
 _MAX_BACKOFF_SECONDS = 10.0
 
 
@@ -76,7 +78,7 @@ class OutboxRelay:
         """Relay until `stop` is set."""
         async with self._listening(stop):
             backoff = self._settings.relay_poll_seconds
-            last_prune = 0.0
+            last_prune = last_backlog = 0.0
             while not stop.is_set():
                 try:
                     await self._ensure_broker()
@@ -85,7 +87,9 @@ class OutboxRelay:
                     if time.monotonic() - last_prune > _PRUNE_EVERY_SECONDS:
                         await self._prune()
                         last_prune = time.monotonic()
-                    await self._refresh_backlog()
+                    if time.monotonic() - last_backlog >= _BACKLOG_EVERY_SECONDS:
+                        await self._refresh_backlog()
+                        last_backlog = time.monotonic()
                 except (
                     aio_pika.exceptions.AMQPError,
                     OSError,
