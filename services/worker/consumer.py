@@ -2,7 +2,9 @@
 
 Deliveries are applied in batches: whatever has arrived (up to BATCH_SIZE) goes through the
 handler one event after another in one transaction, so a busy queue costs one commit per batch
-rather than one per event; a lone delivery is a batch of one and waits for nothing.
+rather than one per event; a lone delivery is a batch of one and waits for nothing. A consumer
+has LANES batches in progress at once; all the events of one asset go to the same lane, in the
+order they arrived, so two lanes never wait on each other's row locks.
 
 - Not JSON, or not a valid event: dead-lettered at once, with the reason.
 - The database unreachable: the batch is retried in place with backoff for as long as it takes
@@ -46,11 +48,16 @@ TRANSIENT_ERRORS = (
 )
 _MAX_BACKOFF_SECONDS = 5.0
 
-# At most this many deliveries in one transaction; at most LANES transactions of a consumer at once.
+# At most this many deliveries in one transaction; LANES transactions of a consumer at once.
 BATCH_SIZE = 50
 LANES = 2
 
 Delivery = tuple[AbstractIncomingMessage, AssetChangeEvent]
+
+
+def lane_of(subject: str) -> int:
+    """The lane of an asset's events: always the same one while the worker runs."""
+    return hash(subject) % LANES
 
 
 class PoisonMessage(Exception):
@@ -92,15 +99,20 @@ class Consumer:
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
-        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._inboxes: list[asyncio.Queue[Delivery]] = [asyncio.Queue() for _ in range(LANES)]
         self._lanes: list[asyncio.Task[None]] = []
         self.in_flight = 0  # delivered and not yet acked, nacked or dead-lettered
 
     async def start(self, channel: AbstractChannel) -> None:
         self._channel = channel
         self._queue = await channel.get_queue(self._topology.queue(self.name), ensure=True)
-        self._lanes = [asyncio.create_task(self._lane()) for _ in range(LANES)]
+        self.start_lanes()
         self._consumer_tag = await self._queue.consume(self.on_message)
+
+    def start_lanes(self) -> None:
+        """Start applying what arrives (start does so before it consumes)."""
+        if not self._lanes:
+            self._lanes = [asyncio.create_task(self._lane(inbox)) for inbox in self._inboxes]
 
     async def stop_consuming(self) -> None:
         """Take no new deliveries; those in flight go on to their ack."""
@@ -118,32 +130,32 @@ class Consumer:
         self._lanes = []
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """Queue a delivery in the lane of its asset; a poison message goes to the dead letters."""
         self.in_flight += 1
-        self._inbox.put_nowait(message)
+        try:
+            event = parse_event(message.body)
+        except PoisonMessage as exc:
+            try:
+                await self._dead_letter(message, str(exc))
+            finally:
+                self.in_flight -= 1
+            return
+        self._inboxes[lane_of(event.subject)].put_nowait((message, event))
 
-    async def _lane(self) -> None:
+    async def _lane(self, inbox: asyncio.Queue[Delivery]) -> None:
         """Take whatever has arrived, up to a batch, and settle it; forever."""
         while True:
-            batch = [await self._inbox.get()]
-            while len(batch) < BATCH_SIZE and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
+            batch = [await inbox.get()]
+            while len(batch) < BATCH_SIZE and not inbox.empty():
+                batch.append(inbox.get_nowait())
             try:
-                await self._process(batch)
+                await self._settle(batch)
             except Exception:
-                # Unsettled deliveries return to the queue when the channel closes; the lane lives on.
+                # The lane lives on; what the batch left unsettled goes back to the queue now.
                 logger.exception("batch not settled", extra={"consumer": self.name, "size": len(batch)})
+                await _requeue_unsettled(batch)
             finally:
                 self.in_flight -= len(batch)
-
-    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
-        deliveries: list[Delivery] = []
-        for message in batch:
-            try:
-                deliveries.append((message, parse_event(message.body)))
-            except PoisonMessage as exc:
-                await self._dead_letter(message, str(exc))
-        if deliveries:
-            await self._settle(deliveries)
 
     async def _settle(self, deliveries: list[Delivery]) -> None:
         """Apply the deliveries in one transaction and ack them; one by one if that fails."""
@@ -225,3 +237,10 @@ class Consumer:
             "event dead-lettered",
             extra={"consumer": self.name, "reason": reason, "message_id": message.message_id},
         )
+
+
+async def _requeue_unsettled(batch: list[Delivery]) -> None:
+    for message, _ in batch:
+        if not message.processed:
+            with contextlib.suppress(Exception):  # a channel that is gone returned it already
+                await message.nack(requeue=True)

@@ -94,20 +94,22 @@ async def run_worker(
             await declare_all(setup, topology)
             await setup.close()
             channels = []
-            for consumer in consumers:
-                channel = await connection.channel()
-                await channel.set_qos(prefetch_count=settings.worker_prefetch)
-                await consumer.start(channel)
-                channels.append(channel)
-            logger.info("worker consuming", extra={"queues": [topology.queue(c.name) for c in consumers]})
-            sweeper = asyncio.create_task(_daily_sweep(pool, settings, stop))
-            await stop.wait()
-            stopping.set()
-            for consumer in consumers:
-                await consumer.stop_consuming()
-            await _drain(consumers)
-            for consumer in consumers:
-                await consumer.close()
+            try:
+                for consumer in consumers:
+                    channel = await connection.channel()
+                    await channel.set_qos(prefetch_count=settings.worker_prefetch)
+                    await consumer.start(channel)
+                    channels.append(channel)
+                logger.info("worker consuming", extra={"queues": [topology.queue(c.name) for c in consumers]})
+                sweeper = asyncio.create_task(_daily_sweep(pool, settings, stop))
+                await stop.wait()
+                stopping.set()
+                for consumer in consumers:
+                    await consumer.stop_consuming()
+                await _drain(consumers)
+            finally:
+                for consumer in consumers:
+                    await consumer.close()  # the lanes end with the worker, however it ends
             for channel in channels:
                 # Anything still unacked returns to its queue; a broker that is gone did that already.
                 with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
