@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from asyncpg.transaction import Transaction
 
 from shared.db import Conn
 from shared.domain.models import Asset, AssetKind, AssetStatus, Page
@@ -177,9 +178,18 @@ def _where(org_id: UUID, flt: AssetFilter) -> tuple[str, list[Any]]:
 async def list_assets(conn: Conn, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
     """One page, newest first, with the total of all matches."""
     where, args = _where(org_id, flt)
-    items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
-    total, estimated = await _total(conn, org_id, flt, where, args)
+    async with _one_snapshot(conn):
+        items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
+        if flt.q and len(items) < limit and (items or offset == 0):
+            # The last page: what came before it and what it holds are all the matches.
+            return Page[Asset](items=items, total=offset + len(items))
+        total, estimated = await _total(conn, org_id, flt, where, args)
     return Page[Asset](items=items, total=total, total_is_estimate=estimated)
+
+
+def _one_snapshot(conn: Conn) -> Transaction:
+    """A read-only transaction in which a page's statements and its total see the same rows."""
+    return conn.transaction(isolation="repeatable_read", readonly=True)
 
 
 async def _total(conn: Conn, org_id: UUID, flt: AssetFilter, where: str, args: list[Any]) -> tuple[int, bool]:
@@ -316,7 +326,14 @@ async def list_company_assets(
 ) -> Page[Asset]:
     """One page of a company's assets in the v2 `ordering`, with the exact total."""
     where, args = _company_where(org_id, flt)
-    items = await _page(conn, where, args, _order_by(ordering), limit, offset)
+    async with _one_snapshot(conn):
+        items = await _page(conn, where, args, _order_by(ordering), limit, offset)
+        total = await _company_total(conn, org_id, flt, where, args)
+    return Page[Asset](items=items, total=total)
+
+
+async def _company_total(conn: Conn, org_id: UUID, flt: CompanyFilter, where: str, args: list[Any]) -> int:
+    """The exact v2 `count`: the maintained count of a whole company, else counted."""
     if flt == CompanyFilter(company_number=flt.company_number):
         # The whole company: the count the trigger keeps, without counting rows.
         total = await conn.fetchval(
@@ -326,7 +343,7 @@ async def list_company_assets(
         )
     else:
         total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
-    return Page[Asset](items=items, total=int(total))
+    return int(total)
 
 
 async def list_serial_numbers(
@@ -336,14 +353,15 @@ async def list_serial_numbers(
     where, args = _company_where(org_id, flt)
     where += " AND a.serial_number IS NOT NULL"
     n = len(args)
-    rows = await conn.fetch(
-        f"SELECT a.serial_number FROM assets a WHERE {where} ORDER BY {_order_by(ordering)} "
-        f"LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args,
-        limit,
-        offset,
-    )
-    total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
+    async with _one_snapshot(conn):
+        rows = await conn.fetch(
+            f"SELECT a.serial_number FROM assets a WHERE {where} ORDER BY {_order_by(ordering)} "
+            f"LIMIT ${n + 1} OFFSET ${n + 2}",
+            *args,
+            limit,
+            offset,
+        )
+        total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
     return Page[str](items=[r["serial_number"] for r in rows], total=total)
 
 

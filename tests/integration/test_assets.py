@@ -797,24 +797,29 @@ async def test_q_total_is_exact_up_to_the_limit_then_the_planners_estimate(
     made = [await new_asset(client, tenant, name=f"Gamma {i}") for i in range(7)]
     newest_first = [a["id"] for a in reversed(made)]
 
-    async def gammas() -> dict[str, Any]:
-        body = await listing(client, tenant, "?q=gamma&limit=100")
-        assert [a["id"] for a in body["data"]] == newest_first  # the page itself is always exact
+    async def gammas(limit: int, page: int = 1) -> dict[str, Any]:
+        body = await listing(client, tenant, f"?q=gamma&limit={limit}&page={page}")
+        # the page itself is always exact
+        assert [a["id"] for a in body["data"]] == newest_first[(page - 1) * limit : page * limit]
         meta: dict[str, Any] = body["meta"]
         return meta
 
-    exact = await gammas()
+    exact = await gammas(limit=5)
     assert (exact["total"], exact["total_is_estimate"]) == (7, False)
     # More matches than are counted: the planner's estimate, flagged, never below the limit + 1.
     monkeypatch.setattr(assets_repo, "EXACT_SEARCH_TOTAL_LIMIT", 5)
-    counted_past = await gammas()
+    counted_past = await gammas(limit=5)
     assert counted_past["total_is_estimate"] is True
     assert counted_past["total"] >= 6
-    # An estimate far above the limit stands without counting.
+    # An estimate far above the limit stands without counting...
     monkeypatch.setattr(assets_repo, "EXACT_SEARCH_TOTAL_LIMIT", 1_000)
     monkeypatch.setattr(assets_repo, "TRUSTED_ESTIMATE_ABOVE", 0)
-    trusted = await gammas()
+    trusted = await gammas(limit=5)
     assert (trusted["total"], trusted["total_is_estimate"]) == (1_001, True)
+    # ...but a page that is not full is the last one, and so gives the exact total.
+    for limit, page in ((100, 1), (5, 2)):
+        last = await gammas(limit=limit, page=page)
+        assert (last["total"], last["total_is_estimate"]) == (7, False), (limit, page)
 
 
 async def test_status_filter(client: TestClient, tenant: Tenant) -> None:
