@@ -7,11 +7,15 @@ when the app's pool settings change (its codecs and reset policy are the app's t
 
 - read: `connections` tasks each loop on the same primary-key select the app runs for
   `GET /v1/assets/:id` (its own SQL text, joins included), on ids picked at random.
+- read_token: the same, preceded on the same connection by the app's own token lookup (its SQL
+  text, for the hash of the run's token): the database work of an authenticated read, without
+  HTTP. Context for the read ratio, not part of it.
 - write: `connections` tasks each loop on one transaction inserting an asset row with the fields
   the app's POST sends, and an outbox row with a real event body of the same size. The outbox row
   is written already sent, with routing key `bench.raw`, so the api's relay never picks it up.
 
-Spec keys: mode, dsn, org_id, connections, duration, warmup, pool_size, ids_file (read),
+Spec keys: mode, dsn, org_id, connections, duration, warmup, pool_size, ids_file and
+token_hash (read, read_token),
 asset_type_id, tag_prefix, event_body_file (write).
 """
 
@@ -40,6 +44,10 @@ try:  # the app's own query text, so that both sides do the same work
 except ImportError:  # pragma: no cover - the app renamed it
     READ_SQL = "SELECT * FROM assets a WHERE a.org_id = $1 AND a.id = $2"
     READ_QUERY = "SELECT * FROM assets by primary key"
+try:
+    from shared.repositories.organisations import LIVE_TOKEN_SQL as TOKEN_SQL
+except ImportError:  # pragma: no cover - the app renamed it
+    TOKEN_SQL = "SELECT * FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
 
 INSERT_ASSET = """INSERT INTO assets (id, org_id, asset_tag, name, status, asset_type_id, serial_number,
     purchase_date, purchase_price, warranty_until, depreciation_schedule, notes)
@@ -71,6 +79,15 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             row = await conn.fetchrow(READ_SQL, org_id, random.choice(ids))
         assert row is not None
 
+    token_hash = bytes.fromhex(spec.get("token_hash", ""))
+
+    async def read_with_token_once() -> None:
+        async with pool.acquire() as conn:
+            token = await conn.fetchrow(TOKEN_SQL, token_hash)
+            assert token is not None
+            row = await conn.fetchrow(READ_SQL, org_id, random.choice(ids))
+        assert row is not None
+
     async def write_once() -> None:
         nonlocal counter
         counter += 1
@@ -93,7 +110,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             )
             await conn.execute(INSERT_OUTBOX, uuid.uuid4(), org_id, body)
 
-    operation = read_once if mode == "read" else write_once
+    operation = {"read": read_once, "read_token": read_with_token_once, "write": write_once}[mode]
 
     async def loop(until: float) -> None:
         nonlocal errors
@@ -117,13 +134,17 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.monotonic() - started
     finally:
         await pool.close()
-    query = READ_QUERY if mode == "read" else "INSERT asset + INSERT outbox in one transaction"
+    query = {
+        "read": READ_QUERY,
+        "read_token": f"the app's token lookup, then the {READ_QUERY}",
+        "write": "INSERT asset + INSERT outbox in one transaction",
+    }[mode]
     return latency_result(latencies, errors, elapsed, "asyncpg", query=query).as_dict()
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    if spec["mode"] == "read":
+    if spec["mode"] in ("read", "read_token"):
         spec["ids"] = [
             line.strip() for line in Path(spec["ids_file"]).read_text().splitlines() if line.strip()
         ]

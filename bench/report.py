@@ -95,6 +95,17 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
         rows.append(
             ["", "p50 / p99 ms", _pair(app["p50_ms"], app["p99_ms"]), _pair(raw["p50_ms"], raw["p99_ms"]), ""]
         )
+        token = found.get("raw_with_token")
+        if token:
+            rows.append(
+                [
+                    "",
+                    "raw with token lookup, req/s",
+                    "",
+                    _num(token["rate"], 0),
+                    _num(token["app_ratio"], 2),
+                ]
+            )
     for connections, found in details.get("write", {}).items():
         app, raw = found["app"], found["raw"]
         rows.append(

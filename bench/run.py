@@ -26,6 +26,7 @@ from bench.common import LoadResult, log, machine, median, parse_emitted, percen
 from bench.rawpipe import write_bodies
 from bench.seed import seed_assets
 from bench.stack import REPO, Stack, running_stack
+from shared.domain.tokens import hash_token
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "bench.lua"
@@ -214,6 +215,7 @@ class Suite:
             "event_body_file": str(self.event_body_file),
             "asset_type_id": str(self.type_ids.get("LAP", "")) or None,
             "tag_prefix": f"{self.stack.org_prefix}-RAW",
+            "token_hash": hash_token(self.stack.token).hex(),
         }
         found = await self._helper("rawdb", spec)
         return LoadResult(
@@ -354,15 +356,20 @@ class Suite:
         out: dict[str, Any] = {}
         with self.stack.worker_paused():
             for connections in READ_CONNECTIONS:
+                with_token: list[LoadResult] = []
 
                 async def app(c: int = connections) -> LoadResult:
                     return await self.http("ids", "/v1/assets/", c, file=self.ids_file)
 
-                async def raw(c: int = connections) -> LoadResult:
+                async def raw(c: int = connections, noted: list[LoadResult] = with_token) -> LoadResult:
+                    # Also, for context, the raw loop doing the app's token lookup before each select.
+                    noted.append(await self.raw_db("read_token", c))
                     return await self.raw_db("read", c)
 
                 pairs = await self.alternate(f"read c={connections}", self.opts.rounds, app, raw)
                 out[str(connections)] = _comparison(pairs)
+                out[str(connections)]["raw_with_token"] = _side(with_token, [a for a, _ in pairs])
+                log(f"  read c={connections}, raw with the token lookup: {_brief(with_token[-1])} (last)")
         self.results["read"] = out
 
     async def write_phase(self) -> None:
@@ -596,6 +603,17 @@ def _brief(found: Any) -> str:
     if isinstance(found, LoadResult):
         return f"{found.rate:,.0f}/s p50 {found.p50_ms:.1f} ms p99 {found.p99_ms:.1f} ms"
     return str(found)
+
+
+def _side(results: list[LoadResult], apps: list[LoadResult]) -> dict[str, Any]:
+    """Medians of a context measurement, and the app's rate over it round by round."""
+    return {
+        "rate": median(r.rate for r in results),
+        "p50_ms": median(r.p50_ms for r in results),
+        "p99_ms": median(r.p99_ms for r in results),
+        "errors": sum(r.errors for r in results),
+        "app_ratio": median(a.rate / r.rate if r.rate else None for a, r in zip(apps, results, strict=True)),
+    }
 
 
 def _comparison(pairs: list[tuple[LoadResult, LoadResult]]) -> dict[str, Any]:
