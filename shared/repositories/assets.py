@@ -154,7 +154,8 @@ async def delete_asset(conn: Conn, org_id: UUID, asset_id: UUID) -> None:
     await conn.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", org_id, asset_id)
 
 
-def _where(org_id: UUID, flt: AssetFilter) -> tuple[str, list[Any]]:
+def _where(org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> tuple[str, list[Any]]:
+    """The SQL condition of the filters and its arguments; `kind` as the ids of its types."""
     clauses = ["a.org_id = $1"]
     args: list[Any] = [org_id]
     if flt.status is not None:
@@ -164,10 +165,8 @@ def _where(org_id: UUID, flt: AssetFilter) -> tuple[str, list[Any]]:
         args.append(flt.asset_type_id)
         clauses.append(f"a.asset_type_id = ${len(args)}")
     if flt.kind is not None:
-        args.append(flt.kind.value)
-        clauses.append(
-            f"a.asset_type_id IN (SELECT id FROM asset_types WHERE org_id = $1 AND kind = ${len(args)})"
-        )
+        args.append(kind_types)
+        clauses.append(f"a.asset_type_id = ANY(${len(args)}::uuid[])")
     if flt.q:
         escaped = flt.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args.append(f"%{escaped}%")
@@ -177,13 +176,14 @@ def _where(org_id: UUID, flt: AssetFilter) -> tuple[str, list[Any]]:
 
 async def list_assets(conn: Conn, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
     """One page, newest first, with the total of all matches."""
-    where, args = _where(org_id, flt)
     async with _one_snapshot(conn):
+        kind_types = await _types_of_kind(conn, org_id, flt.kind) if flt.kind else []
+        where, args = _where(org_id, flt, kind_types)
         items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
         if flt.q and len(items) < limit and (items or offset == 0):
             # The last page: what came before it and what it holds are all the matches.
             return Page[Asset](items=items, total=offset + len(items))
-        total, estimated = await _total(conn, org_id, flt, where, args)
+        total, estimated = await _total(conn, org_id, flt, where, args, kind_types)
     return Page[Asset](items=items, total=total, total_is_estimate=estimated)
 
 
@@ -192,13 +192,28 @@ def _one_snapshot(conn: Conn) -> Transaction:
     return conn.transaction(isolation="repeatable_read", readonly=True)
 
 
-async def _total(conn: Conn, org_id: UUID, flt: AssetFilter, where: str, args: list[Any]) -> tuple[int, bool]:
+async def _types_of_kind(conn: Conn, org_id: UUID, kind: AssetKind) -> list[UUID]:
+    """The organisation's asset types of a kind. A list filters by them as `= ANY($n)` rather
+    than by a subquery: PostgreSQL never gathers statistics on a table as small as asset_types,
+    guesses that one type matches, and then collects every asset of the kind and sorts them
+    (20 ms at 100,000 assets) instead of walking the newest assets of the status (0.3 ms)."""
+    found: list[UUID] = await conn.fetchval(
+        "SELECT coalesce(array_agg(id), '{}') FROM asset_types WHERE org_id = $1 AND kind = $2",
+        org_id,
+        kind.value,
+    )
+    return found
+
+
+async def _total(
+    conn: Conn, org_id: UUID, flt: AssetFilter, where: str, args: list[Any], kind_types: list[UUID]
+) -> tuple[int, bool]:
     """The total of a list: exact from the counters without `q`; with `q`, counted exactly up to
     EXACT_SEARCH_TOTAL_LIMIT, above which the planner's estimate stands. An estimate far above
     that limit is trusted without counting, since counting even that limit's matches of a common
     fragment scans thousands of rows (10 ms at 1,000,000 assets)."""
     if not flt.q:
-        return await _counted_total(conn, org_id, flt), False
+        return await _counted_total(conn, org_id, flt, kind_types), False
     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM assets a WHERE {where}", *args)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
     if estimate <= TRUSTED_ESTIMATE_ABOVE:
@@ -212,7 +227,7 @@ async def _total(conn: Conn, org_id: UUID, flt: AssetFilter, where: str, args: l
     return max(estimate, EXACT_SEARCH_TOTAL_LIMIT + 1), True
 
 
-async def _counted_total(conn: Conn, org_id: UUID, flt: AssetFilter) -> int:
+async def _counted_total(conn: Conn, org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> int:
     """Exact total from the counts the trigger keeps, without touching the asset table."""
     clauses = ["c.org_id = $1"]
     args: list[Any] = [org_id]
@@ -223,10 +238,8 @@ async def _counted_total(conn: Conn, org_id: UUID, flt: AssetFilter) -> int:
         args.append(flt.asset_type_id)
         clauses.append(f"c.asset_type_id = ${len(args)}")
     if flt.kind is not None:
-        args.append(flt.kind.value)
-        clauses.append(
-            f"c.asset_type_id IN (SELECT id FROM asset_types WHERE org_id = $1 AND kind = ${len(args)})"
-        )
+        args.append(kind_types)
+        clauses.append(f"c.asset_type_id = ANY(${len(args)}::uuid[])")
     total = await conn.fetchval(
         f"SELECT coalesce(sum(c.n), 0) FROM asset_counts c WHERE {' AND '.join(clauses)}", *args
     )
