@@ -122,18 +122,19 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if spec is None or spec.scope is None:
         return await handler(request)
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, given = header.partition(" ")
+    token = given.strip()
     if not header:
         raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or not token:
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
     pool = request.app[POOL]
     if request.body_exists:
-        request[PRINCIPAL_KEY] = await _principal(pool, token.strip())
+        request[PRINCIPAL_KEY] = await _principal(pool, token)
         return await handler(request)
     async with pool.acquire() as conn:
         held = HeldConnection(conn)
-        request[PRINCIPAL_KEY] = await _principal(held, token.strip())
+        request[PRINCIPAL_KEY] = await _principal(held, token)
         request[HELD_CONNECTION_KEY] = held
         try:
             return await handler(request)

@@ -154,19 +154,28 @@ async def delete_asset(conn: Conn, org_id: UUID, asset_id: UUID) -> None:
     await conn.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", org_id, asset_id)
 
 
-def _where(org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> tuple[str, list[Any]]:
-    """The SQL condition of the filters and its arguments; `kind` as the ids of its types."""
-    clauses = ["a.org_id = $1"]
+def _filter_clauses(
+    alias: str, org_id: UUID, flt: AssetFilter, kind_types: list[UUID]
+) -> tuple[list[str], list[Any]]:
+    """The organisation, status, type and kind conditions on `alias` (the asset table or its
+    counts, which share those columns), with their arguments; `kind` as the ids of its types."""
+    clauses = [f"{alias}.org_id = $1"]
     args: list[Any] = [org_id]
     if flt.status is not None:
         args.append(flt.status.value)
-        clauses.append(f"a.status = ${len(args)}")
+        clauses.append(f"{alias}.status = ${len(args)}")
     if flt.asset_type_id is not None:
         args.append(flt.asset_type_id)
-        clauses.append(f"a.asset_type_id = ${len(args)}")
+        clauses.append(f"{alias}.asset_type_id = ${len(args)}")
     if flt.kind is not None:
         args.append(kind_types)
-        clauses.append(f"a.asset_type_id = ANY(${len(args)}::uuid[])")
+        clauses.append(f"{alias}.asset_type_id = ANY(${len(args)}::uuid[])")
+    return clauses, args
+
+
+def _where(org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> tuple[str, list[Any]]:
+    """The SQL condition of the v1 filters on the asset table and its arguments."""
+    clauses, args = _filter_clauses("a", org_id, flt, kind_types)
     if flt.q:
         escaped = flt.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args.append(f"%{escaped}%")
@@ -229,17 +238,7 @@ async def _total(
 
 async def _counted_total(conn: Conn, org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> int:
     """Exact total from the counts the trigger keeps, without touching the asset table."""
-    clauses = ["c.org_id = $1"]
-    args: list[Any] = [org_id]
-    if flt.status is not None:
-        args.append(flt.status.value)
-        clauses.append(f"c.status = ${len(args)}")
-    if flt.asset_type_id is not None:
-        args.append(flt.asset_type_id)
-        clauses.append(f"c.asset_type_id = ${len(args)}")
-    if flt.kind is not None:
-        args.append(kind_types)
-        clauses.append(f"c.asset_type_id = ANY(${len(args)}::uuid[])")
+    clauses, args = _filter_clauses("c", org_id, flt, kind_types)
     total = await conn.fetchval(
         f"SELECT coalesce(sum(c.n), 0) FROM asset_counts c WHERE {' AND '.join(clauses)}", *args
     )
