@@ -54,6 +54,8 @@ def problems_from_validation(exc: ValidationError, source: str) -> list[FieldPro
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known field" if source == "body" else "is not a known parameter"
+        elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == r"\S":
+            message = "must not be blank"
         elif error["type"] == "json_invalid":
             message = f"is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')})"
         found.append(FieldProblem(location, message))

@@ -307,7 +307,10 @@ async def test_free_text_manufacturer_and_model_without_model_id(client: TestCli
 async def test_bad_dates_are_rejected_naming_the_field(client: TestClient, tenant: Tenant) -> None:
     date_fields = ("purchase_date", "warranty_until", *[f for f in LIFECYCLE_FIELDS if f.endswith("_date")])
     for field in date_fields:
-        for bad in ("2024-13-01", "01/06/2024", "yesterday", 20240601, "2024-02-30"):
+        # Never a number read as a Unix time ("0" was 1970-01-01; 1717200000 is midnight of a day),
+        # nor a time of day, nor the basic format that Python's fromisoformat also takes.
+        bad_dates = ("2024-13-01", "01/06/2024", "yesterday", 20240601, "2024-02-30", "0", 0, 1717200000)
+        for bad in (*bad_dates, "1717200000", "20240601", "2024-06-01T00:00:00", "2024-W22-6"):
             resp = await post(client, tenant, "/v1/assets", {"name": "x", field: bad})
             await problem(resp, 400, "VALIDATION_ERROR", field)
     assert await snapshot(client, tenant) == []
@@ -1085,6 +1088,47 @@ async def test_custom_fields_are_bounded(client: TestClient, tenant: Tenant) -> 
     )
     await problem(resp, 400, "VALIDATION_ERROR", "custom_fields")
     assert [a["id"] for a in await snapshot(client, tenant)] == [asset["id"]]
+
+
+async def test_custom_field_numbers_must_fit_64_bits(
+    client: TestClient, tenant: Tenant, pool: asyncpg.Pool
+) -> None:
+    """A number no JSON reader, column or event could carry unchanged is a 400 naming its path:
+    a larger integer was a 500 when its event was written, and 1e400 would have become null."""
+    edges = {"low": -(2**63), "high": 2**63 - 1, "pi": 3.14159, "deep": {"list": [1, -2.5e18]}}
+    asset = await new_asset(client, tenant, custom_fields=edges)
+    assert asset["custom_fields"] == edges
+    before, events = await snapshot(client, tenant), await outbox_count(pool, tenant)
+    headers = {**tenant.auth(), "Content-Type": "application/json"}
+    for number, path in (
+        ("9223372036854775808", "n"),
+        ("-9223372036854775809", "n"),
+        ("123456789012345678901234567890", "n"),
+        ("1e400", "n"),
+        ("-1e19", "n"),
+        ('{"a": [0, 1e30]}', "n.a[1]"),
+    ):
+        raw = f'{{"custom_fields": {{"n": {number}}}}}'
+        for resp in (
+            await client.post("/v1/assets", data='{"name": "x", ' + raw[1:], headers=headers),
+            await client.patch(f"/v1/assets/{asset['id']}", data=raw, headers=headers),
+        ):
+            body = await problem(resp, 400, "VALIDATION_ERROR", "custom_fields")
+            assert f"out of range at {path}:" in body["errors"][0]["message"], body
+    assert await snapshot(client, tenant) == before
+    assert await outbox_count(pool, tenant) == events
+    # v2 names the same rule by its own field name.
+    v2_asset = await client.post("/api/v2/asset/", json={"name": "v2"}, headers=tenant.auth())
+    assert v2_asset.status == 201, await v2_asset.text()
+    before = await snapshot(client, tenant)
+    resp = await client.patch(
+        f"/api/v2/asset/{(await v2_asset.json())['id']}/",
+        data='{"template": {"fields": {"n": 1e400}}}',
+        headers=headers,
+    )
+    assert resp.status == 400, await resp.text()
+    assert "template.fields" in await resp.json(), await resp.text()
+    assert await snapshot(client, tenant) == before
 
 
 async def test_zero_price_and_salvage_are_kept(client: TestClient, tenant: Tenant) -> None:

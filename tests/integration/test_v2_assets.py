@@ -959,6 +959,7 @@ async def test_custom_fields_are_checked_against_the_template_fields(
         ({"ram_gb": "16"}, "template.fields.ram_gb"),
         ({"ram_gb": 1.5}, "template.fields.ram_gb"),
         ({"bought": "June"}, "template.fields.bought"),
+        ({"bought": "2024-W22-6"}, "template.fields.bought"),  # an ISO week date is not YYYY-MM-DD
         ({"ok": "yes"}, "template.fields.ok"),
         ({"w": "heavy"}, "template.fields.w"),
         ({"colour": "red"}, "template.fields.colour"),

@@ -223,6 +223,9 @@ async def test_companion_validation_errors_are_drf_shaped(
         ("category", {"name": "x", "kind": "virtual"}, "kind"),
         ("contract", {"name": "x"}, "number"),
         ("contract", {"number": "C", "start_date": "soon"}, "start_date"),
+        ("contract", {"number": "C", "end_date": "0"}, "end_date"),  # not a Unix time
+        ("contract", {"number": "C", "end_date": "2025-01-01T00:00:00"}, "end_date"),
+        ("contract", {"number": "\n"}, "number"),  # blank
         ("contract", {"number": "C", "vendor": their_vendor["id"]}, "vendor"),
         ("contract", {"number": "C", "vendor": "1"}, "vendor"),
         ("asset_owner", {"name": "x", "email": "nope"}, "email"),
@@ -240,6 +243,8 @@ async def test_companion_validation_errors_are_drf_shaped(
         assert status == 400, (name, body, answer)
         assert isinstance(answer, dict) and field_name in answer, (name, body, answer)
         assert all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in answer.values())
+    status, answer = await call(client, tenant, "POST", f"{V2}/contract/", {"number": " \t"})
+    assert answer == {"number": ["must not be blank"]}, answer
     # Nothing was made.
     for name in ("vendor", "business_unit", "category", "contract", "asset_owner", "custom_form_template"):
         assert (await ok(client, tenant, "GET", f"{V2}/{name}/"))["count"] == 0, name
@@ -458,6 +463,27 @@ async def test_v1_companion_resources(
     assert status == 404 and body["code"] == "NOT_FOUND"
     status, body = await call(client, tenant, "GET", f"{V2}/{v2_name}/{matching[0]['id']}/")
     assert status == 404 and set(body) == {"detail"}
+
+
+async def test_v1_contract_number_and_dates_are_checked_as_documented(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """The number is not blank (the schema's pattern) and stripped; dates are YYYY-MM-DD only."""
+    made = await v1_create(client, tenant, "/v1/contracts", {"number": "  C-9 "})
+    assert made["number"] == "C-9"
+    not_a_date = "must be an ISO 8601 date such as 2026-03-31"
+    for body, field_name, message in (
+        ({"number": "\n"}, "number", "must not be blank"),
+        ({"number": "C", "end_date": "0"}, "end_date", not_a_date),
+        ({"number": "C", "start_date": 1704067200}, "start_date", not_a_date),
+    ):
+        status, answer = await call(client, tenant, "POST", "/v1/contracts", body)
+        assert status == 400, answer
+        assert answer["errors"] == [{"field": field_name, "message": message}], answer
+    item = f"/v1/contracts/{made['id']}"
+    status, answer = await call(client, tenant, "PATCH", item, {"end_date": "20250101"})
+    assert status == 400 and answer["errors"][0]["field"] == "end_date", answer
+    assert (await ok(client, tenant, "GET", "/v1/contracts"))["data"] == [made]
 
 
 async def test_v1_assets_take_the_companion_ids_and_location_fields(

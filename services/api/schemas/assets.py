@@ -1,13 +1,24 @@
 """Bodies and queries of /v1/assets."""
 
-import datetime as dt
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from typing_extensions import TypeAliasType
 
-from services.api.schemas.common import Email, LongText, Name, ObjectId, PageQuery, Phone, RequestBody, Text
+from services.api.schemas.common import (
+    Email,
+    IsoDate,
+    LongText,
+    Name,
+    ObjectId,
+    PageQuery,
+    Phone,
+    RequestBody,
+    Text,
+)
 from shared.domain.models import AssetKind, AssetStatus, CoverageType, DepreciationSchedule
 
 MONEY_TEXT = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
@@ -39,7 +50,47 @@ Money = Annotated[
         }
     ),
 ]
-CustomFields = Annotated[dict[str, Any], Field(max_length=200, description="Custom field values.")]
+
+# Numbers in custom fields are finite and within the 64-bit integer range, so that the event
+# stream, PostgreSQL and the usual JSON readers all carry them unchanged (a larger integer made a
+# 500 at the event's serialisation; 1e400 would have been stored as null).
+CUSTOM_NUMBER_LIMIT = 2**63
+CustomNumber = Annotated[float, Field(ge=-CUSTOM_NUMBER_LIMIT, le=CUSTOM_NUMBER_LIMIT - 1)]
+CustomValue = TypeAliasType(
+    "CustomValue", "CustomNumber | str | bool | list[CustomValue] | dict[str, CustomValue] | None"
+)
+
+
+def _numbers_with_paths(value: Any, path: str) -> Iterator[tuple[str, int | float]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers_with_paths(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _numbers_with_paths(item, f"{path}[{index}]")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path, value
+
+
+def _storable_numbers(values: dict[str, Any]) -> dict[str, Any]:
+    for path, number in _numbers_with_paths(values, ""):
+        if not -CUSTOM_NUMBER_LIMIT <= number < CUSTOM_NUMBER_LIMIT:  # also false for inf and NaN
+            raise ValueError(
+                f"holds a number out of range at {path}: numbers must be finite and between "
+                f"{-CUSTOM_NUMBER_LIMIT} and {CUSTOM_NUMBER_LIMIT - 1}"
+            )
+    return values
+
+
+CustomFields = Annotated[
+    dict[str, Any],
+    Field(max_length=200),
+    AfterValidator(_storable_numbers),
+    # Validated as above (any JSON, then one walk over its numbers, for one clear message), and
+    # documented as the recursive CustomValue, which says the same.
+    BeforeValidator(lambda value: value, json_schema_input_type=dict[str, CustomValue]),
+    Field(description="Custom field values.", json_schema_extra={"maxProperties": 200}),
+]
 
 
 class AssetFields(RequestBody):
@@ -53,17 +104,17 @@ class AssetFields(RequestBody):
     manufacturer: Text | None = None
     model: Text | None = None
     serial_number: Text | None = None
-    purchase_date: dt.date | None = None
+    purchase_date: IsoDate | None = None
     purchase_price: Money | None = None
-    warranty_until: dt.date | None = None
+    warranty_until: IsoDate | None = None
     assigned_to: ObjectId | None = Field(default=None, description="Id of a user, or null.")
     notes: LongText | None = None
     custom_fields: CustomFields | None = None
-    warranty_start_date: dt.date | None = None
-    support_start_date: dt.date | None = None
-    support_end_date: dt.date | None = None
-    end_of_life_date: dt.date | None = None
-    service_start_date: dt.date | None = None
+    warranty_start_date: IsoDate | None = None
+    support_start_date: IsoDate | None = None
+    support_end_date: IsoDate | None = None
+    end_of_life_date: IsoDate | None = None
+    service_start_date: IsoDate | None = None
     depreciation_schedule: DepreciationSchedule | None = None
     estimated_salvage_value: Money | None = None
     company_id: ObjectId | None = Field(default=None, description="Default: the organisation's first.")
@@ -88,7 +139,7 @@ class AssetFields(RequestBody):
     support_contact_phone: Phone | None = None
     support_contact_email: Email | None = None
     support_notes: LongText | None = None
-    end_of_support_date: dt.date | None = None
+    end_of_support_date: IsoDate | None = None
     financial_notes: LongText | None = None
 
 

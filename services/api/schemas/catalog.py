@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from services.api.schemas.common import Email, Name, ObjectId, Phone, RequestBody, Text
+from services.api.schemas.common import Email, IsoDate, Name, ObjectId, Phone, RequestBody, Text
 from shared.domain.models import (
     AssetKind,
     AssetType,
@@ -146,13 +146,14 @@ class BusinessUnitOut(VendorOut):
     pass
 
 
-ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Not blank, and stripped like a name (the schema's pattern says "not blank" as the check does).
+ContractNumber = Annotated[Name, Field(description="The contract's number; not blank, stripped.")]
 
 
 class ContractCreate(RequestBody):
     number: ContractNumber
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     vendor_id: ObjectId | None = None
 
 
@@ -160,8 +161,8 @@ class ContractPatch(RequestBody):
     not_null = frozenset({"number"})
 
     number: ContractNumber | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     vendor_id: ObjectId | None = None
 
 

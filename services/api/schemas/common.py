@@ -1,6 +1,7 @@
 """Pieces every v1 resource shares: paging, envelopes and the text and id types."""
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
@@ -57,21 +58,28 @@ Email = Annotated[
 _EXAMPLE = {dt.date: "2026-03-31", dt.datetime: "2026-03-31T12:00:00Z"}
 
 
+_FULL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
+    """ISO 8601 text only: never a number read as a Unix time, nor (for a date) a time of day or
+    the basic format `20260331` that Python would also take. JSON Schema's `date` is YYYY-MM-DD."""
+
     def parse(value: Any) -> Any:
-        if not isinstance(value, str):
+        if isinstance(value, kind):
             return value
-        try:
-            return kind.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"must be an ISO 8601 {kind.__name__} such as {_EXAMPLE[kind]}") from exc
+        if isinstance(value, str) and (kind is not dt.date or _FULL_DATE.match(value)):
+            try:
+                return kind.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ValueError(f"must be an ISO 8601 {kind.__name__} such as {_EXAMPLE[kind]}")
 
     return parse
 
 
-# Dates and times in a query string: ISO 8601 text only (never a number read as a Unix time).
-QueryDate = Annotated[dt.date, BeforeValidator(iso_parser(dt.date))]
-QueryDateTime = Annotated[dt.datetime, BeforeValidator(iso_parser(dt.datetime))]
+# A date in a body or a query string.
+IsoDate = Annotated[dt.date, BeforeValidator(iso_parser(dt.date))]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 Phone = Annotated[str, StringConstraints(max_length=64)]
 ObjectId = Annotated[

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
-from services.api.schemas.common import Query, QueryDate, iso_parser
+from services.api.schemas.common import IsoDate, Query, iso_parser
 from shared.asset_v1 import MoneyOut
 from shared.domain.depreciation import Period
 from shared.domain.models import DepreciationSchedule
@@ -66,7 +66,7 @@ class AuditPageOut(BaseModel):
 
 
 class DepreciationQuery(Query):
-    as_of: QueryDate | None = Field(default=None, description="The date of the book value (default: today).")
+    as_of: IsoDate | None = Field(default=None, description="The date of the book value (default: today).")
 
 
 class PeriodOut(BaseModel):

@@ -6,8 +6,8 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 
 from services.api.schemas.assets import CustomFields, Money
-from services.api.schemas.catalog import FormFields
-from services.api.schemas.common import Email, LongText, Name, Phone, Query, RequestBody, Text
+from services.api.schemas.catalog import ContractNumber, FormFields
+from services.api.schemas.common import Email, IsoDate, LongText, Name, Phone, Query, RequestBody, Text
 from shared.asset_v1 import MoneyOut
 from shared.domain.lifecycle import SupportStatus, WarrantyStatus
 from shared.domain.models import AssetStatus, CoverageType, DepreciationSchedule, FieldType
@@ -287,25 +287,25 @@ class AssetV2Write(RequestBody):
     business_unit: RelatedId | None = None
     warranty_type: CoverageType | None = Field(default=None, description="Default: none.")
     warranty_provider: RelatedId | None = None
-    end_of_life_date: dt.date | None = None
-    warranty_start_date: dt.date | None = None
-    warranty_end_date: dt.date | None = None
+    end_of_life_date: IsoDate | None = None
+    warranty_start_date: IsoDate | None = None
+    warranty_end_date: IsoDate | None = None
     warranty_contact_phone: Phone | None = None
     warranty_contact_email: Email | None = None
     warranty_notes: LongText | None = None
     support_type: CoverageType | None = Field(default=None, description="Default: none.")
     support_provider: RelatedId | None = None
     attached_supplier: RelatedId | None = None
-    end_of_support_date: dt.date | None = None
-    support_start_date: dt.date | None = None
-    support_end_date: dt.date | None = None
+    end_of_support_date: IsoDate | None = None
+    support_start_date: IsoDate | None = None
+    support_end_date: IsoDate | None = None
     support_contact_phone: Phone | None = None
     support_contact_email: Email | None = None
     support_notes: LongText | None = None
     usage_status: UsageStatusId | None = Field(default=None, description="Default: 1 (in_stock).")
     asset_notes: LongText | None = None
     original_cost: Money | None = None
-    service_start_date: dt.date | None = None
+    service_start_date: IsoDate | None = None
     depreciation_schedule: DepreciationSchedule | None = None
     estimated_salvage_value: Money | None = None
     financial_notes: LongText | None = None
@@ -369,17 +369,14 @@ class CategoryOut(BaseModel):
     kind: str
 
 
-ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-
-
 class V2ContractWrite(RequestBody):
     model_config = ConfigDict(extra="forbid", strict=True)
     not_null: ClassVar[frozenset[str]] = frozenset({"number"})
 
     id: Any = Field(default=None, json_schema_extra={"readOnly": True})
     number: ContractNumber
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     vendor: RelatedId | None = None
 
 
