@@ -1,15 +1,20 @@
 """Declaring an endpoint: its scope, query, body and response models, from which both the
 validation of each request and the OpenAPI document are made."""
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from services.api.keys import POOL
 from services.api.problems import ApiError, bad_request, problems_from_validation
+from services.api.schemas.assets import AMOUNT_RULE, at_most_two_decimals
 from services.api.schemas.common import RequestBody
 from shared.db import Database, HeldConnection
 from shared.domain.models import Caller, Principal, Scope
@@ -80,6 +85,14 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise bad_request(problems_from_validation(exc, "query"), "The query") from exc
 
 
+# A JSON escape of NUL: `\u0000` whose backslash is not itself escaped (`\\u0000` is the text
+# "\u0000", no NUL at all). Raw NUL bytes are not valid JSON and fail parsing anyway.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+# What aiohttp itself decodes (brotli only with a package this service does not install).
+BODY_ENCODINGS = frozenset({"identity", "gzip", "deflate"})
+
+
 async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """The JSON body as a model; the wrong content type is 415, anything malformed a 400."""
     if request.content_type not in JSON_TYPES:
@@ -88,10 +101,25 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             f"The body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}.",
         )
-    raw = await request.read()
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+    if encoding not in BODY_ENCODINGS:
+        raise ApiError(
+            415,
+            f"The body's Content-Encoding {encoding!r} is not supported; "
+            f"send it as {', '.join(sorted(BODY_ENCODINGS))}.",
+        )
+    try:
+        raw = await request.read()
+    except RequestPayloadError as exc:  # not the encoding it claims, or cut short
+        reason = f"is not valid {encoding}" if encoding != "identity" else "ended before its length"
+        error = bad_request([FieldProblem("body", reason)], "The body")
+        # The rest of the stream cannot be read, so the server closes the connection after the
+        # answer; saying so keeps a client from sending its next request down it.
+        error.headers["Connection"] = "close"
+        raise error from exc
     if not raw.strip():
         raise bad_request([FieldProblem("body", "is empty; send a JSON object")], "The body")
-    if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL
+    if _ESCAPED_NUL.search(raw):  # PostgreSQL text cannot hold NUL
         raise bad_request([FieldProblem("body", "strings must not contain NUL (\\u0000)")], "The body")
     try:
         body = model.model_validate_json(raw)
@@ -102,7 +130,21 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise bad_request(problems, "The body") from exc
     if isinstance(body, RequestBody) and (nulls := body.null_fields()):
         raise bad_request([FieldProblem(name, "may be left out but not null") for name in nulls], "The body")
+    if isinstance(body, RequestBody) and (amounts := body.exact_amounts & body.model_fields_set):
+        if inexact := _inexact_amounts(raw, amounts):
+            raise bad_request([FieldProblem(name, AMOUNT_RULE) for name in inexact], "The body")
     return body
+
+
+def _inexact_amounts(raw: bytes, names: frozenset[str]) -> list[str]:
+    """The amounts among `names` sent as JSON numbers with more than two decimals, read exactly
+    (the body is valid JSON and an object: pydantic has just read it)."""
+    exact = json.loads(raw, parse_float=Decimal)
+    return [
+        name
+        for name in sorted(names)
+        if isinstance(exact.get(name), Decimal) and not at_most_two_decimals(exact[name])
+    ]
 
 
 def endpoint(spec: Endpoint) -> Callable[[Handler], Handler]:

@@ -1,5 +1,6 @@
 """Request id, access log and metrics; errors in each dialect's shape; bearer authentication."""
 
+import asyncio
 import logging
 import re
 import time
@@ -28,6 +29,11 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+# What the request log and metrics say of a request whose client went away before its answer
+# (nginx's convention), rather than a 500 that would page somebody for a dropped upload.
+CLIENT_CLOSED_REQUEST = 499
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id (the client's if it sent a sane one), log it, and count it."""
@@ -41,6 +47,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away: its upload broke off, or aiohttp cancelled the handler.
+        status = CLIENT_CLOSED_REQUEST
+        raise
     finally:
         elapsed = time.perf_counter() - started
         route = _route_name(request)
@@ -91,6 +101,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error answered in the dialect of the route; never a bare 500 page."""
     try:
         return await handler(request)
+    except ConnectionResetError:
+        raise  # the client went away mid-request: nobody to answer, and nothing of ours failed
     except Exception as exc:
         error = _as_api_error(exc)
         if error is None:

@@ -70,6 +70,15 @@ def add_months(start: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
+def fits_the_calendar(plan: DepreciationPlan) -> bool:
+    """Whether the plan's last month ends by 9999-12-31, the last date there is."""
+    try:
+        add_months(plan.service_start, plan.months)
+    except ValueError:  # year 10000 is out of range
+        return False
+    return True
+
+
 def whole_months_between(start: dt.date, as_of: dt.date) -> int:
     """How many whole months have passed from `start` to `as_of` (0 before or on the start)."""
     if as_of <= start:

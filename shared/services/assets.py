@@ -12,6 +12,7 @@ import asyncpg
 from shared.db import Conn, Database
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
+from shared.domain.depreciation import fits_the_calendar, plan_for
 from shared.domain.models import Asset, Caller, Page
 from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound
 from shared.events import EventType
@@ -101,6 +102,25 @@ async def _check_custom_fields(conn: Conn, org_id: UUID, asset: Asset, field: st
         raise InvalidInput([FieldProblem(f"{field}.{name}", message) for name, message in problems])
 
 
+def _check_depreciation(asset: Asset) -> None:
+    """A depreciation schedule must end within the calendar (by 9999-12-31); the worker could
+    not compute one that does not, and every change of the asset would fail there."""
+    plan = plan_for(
+        asset.depreciation_schedule,
+        asset.purchase_price,
+        asset.estimated_salvage_value,
+        asset.service_start_date,
+        asset.purchase_date,
+    )
+    if plan is not None and not fits_the_calendar(plan):
+        field = "service_start_date" if asset.service_start_date else "purchase_date"
+        raise InvalidInput.one(
+            field,
+            f"is too late for the {plan.schedule.value} depreciation schedule: "
+            "its last month would end after 9999-12-31",
+        )
+
+
 async def create_asset(db: Database, caller: Caller, fields: Mapping[str, Any]) -> Asset:
     """Create an asset with the next tag of the organisation's template."""
     org_id = caller.org_id
@@ -127,6 +147,7 @@ async def create_asset(db: Database, caller: Caller, fields: Mapping[str, Any]) 
                     asset = await repo.get_asset(conn, org_id, asset_id)
                     assert asset is not None
                     await _check_custom_fields(conn, org_id, asset, "custom_fields")
+                    _check_depreciation(asset)
                     await record_change(conn, EventType.ASSET_CREATED, caller, None, asset)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "assets_org_id_asset_tag_key" or attempt == _TAG_ATTEMPTS:
@@ -157,6 +178,7 @@ async def update_asset(db: Database, caller: Caller, asset_id: str, fields: Mapp
         assert after is not None
         if changed.keys() & {"custom_fields", "custom_form_id"}:
             await _check_custom_fields(conn, org_id, after, "custom_fields")
+        _check_depreciation(after)
         await record_change(conn, EventType.ASSET_UPDATED, caller, before, after)
     return after
 

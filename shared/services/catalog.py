@@ -9,8 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import Conn, Database
-from shared.domain.models import Page, Record
-from shared.errors import Conflict, NotFound
+from shared.domain.models import Contract, Page, Record
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.repositories.catalog import ASSET_TYPES, COMPANIES, MANUFACTURERS, VENDORS, CatalogTable
 from shared.services.references import parse_id, resolve_reference
 
@@ -96,6 +96,15 @@ async def list_entries(
         return await table.list(conn, org_id, limit, offset, by_number)
 
 
+def _check_dates(entry: Record) -> None:
+    """A contract ends on or after the day it starts (checked on the row as written, so that a
+    change of either date alone is held against the other)."""
+    if not isinstance(entry, Contract) or entry.start_date is None or entry.end_date is None:
+        return
+    if entry.end_date < entry.start_date:
+        raise InvalidInput.one("end_date", f"must not be before start_date ({entry.start_date.isoformat()})")
+
+
 async def create_entry(db: Database, table: CatalogTable[R], org_id: UUID, values: Mapping[str, Any]) -> R:
     async with db.acquire() as conn, conn.transaction():
         resolved = await _resolved(conn, table, org_id, values)
@@ -113,7 +122,8 @@ async def create_entry(db: Database, table: CatalogTable[R], org_id: UUID, value
                 if not made_code or attempt == _CODE_ATTEMPTS:
                     raise _duplicate(table, exc) from exc
         created = await table.get(conn, org_id, new_id)
-    assert created is not None
+        assert created is not None
+        _check_dates(created)
     return created
 
 
@@ -130,7 +140,8 @@ async def update_entry(
         except asyncpg.UniqueViolationError as exc:
             raise _duplicate(table, exc) from exc
         updated = await table.get(conn, org_id, row_id)
-    assert updated is not None
+        assert updated is not None
+        _check_dates(updated)
     return updated
 
 

@@ -30,8 +30,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        return moment, UUID(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        return moment.astimezone(dt.UTC), UUID(event_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput.one("cursor", "is not a cursor this API gave out") from exc
 
 

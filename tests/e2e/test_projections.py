@@ -2,6 +2,7 @@
 depreciation, the audit log and asset history, coverage notices, and the sweep and tail CLIs."""
 
 import asyncio
+import base64
 import calendar
 import datetime as dt
 import json
@@ -642,6 +643,11 @@ async def test_audit_log_pages_with_an_opaque_cursor(
     assert (status, len(body["data"])) == (200, 7)
 
 
+def _cursor(moment: str) -> str:
+    """A cursor as the API makes them, for a moment of our choosing (a forged one)."""
+    return base64.urlsafe_b64encode(f"{moment}|{uuid.uuid4()}".encode()).decode().rstrip("=")
+
+
 async def test_audit_log_rejects_bad_parameters(client: TestClient, tenant: Tenant) -> None:
     bad: list[dict[str, str]] = [
         {"limit": "101"},
@@ -653,6 +659,10 @@ async def test_audit_log_rejects_bad_parameters(client: TestClient, tenant: Tena
         {"since": "2024-01-01T00:00:00"},
         {"until": "yesterday"},
         {"page": "2"},
+        # Valid ISO 8601, but outside the years 1-9999 once in UTC (these were 500s).
+        {"since": "9999-12-31T23:59:59-14:00"},
+        {"until": "0001-01-01T00:00:00+01:00"},
+        {"cursor": _cursor("0001-01-01T00:00:00+14:00")},
     ]
     for params in bad:
         response = await client.get("/v1/audit-log", params=params, headers=tenant.auth())
@@ -660,6 +670,7 @@ async def test_audit_log_rejects_bad_parameters(client: TestClient, tenant: Tena
         body = await response.json()
         assert body["code"] == "VALIDATION_ERROR", params
         assert body["status"] == 400
+        assert [e["field"] for e in body["errors"]] == list(params), body
     response = await client.get("/v1/audit-log", params={"limit": "100"}, headers=tenant.auth())
     assert response.status == 200
     response = await client.get("/v1/audit-log", headers=tenant.auth(tenant.write_token))
@@ -673,7 +684,12 @@ async def test_audit_log_rejects_bad_parameters(client: TestClient, tenant: Tena
     response = await client.get("/v1/assets/not-an-id/history", headers=tenant.auth())
     assert response.status == 404
     asset = await create(client, tenant, name="History params")
-    for params in ({"limit": "101"}, {"cursor": "x"}, {"action": "created"}):
+    for params in (
+        {"limit": "101"},
+        {"cursor": "x"},
+        {"action": "created"},
+        {"cursor": _cursor("0001-01-01T00:00:00+14:00")},
+    ):
         response = await client.get(f"/v1/assets/{asset['id']}/history", params=params, headers=tenant.auth())
         assert response.status == 400, params
 

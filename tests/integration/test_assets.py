@@ -1,5 +1,6 @@
 """The v1 assets API over HTTP: every parameter, field and error of /v1/assets."""
 
+import gzip
 import io
 import json
 import uuid
@@ -342,6 +343,8 @@ async def test_prices_keep_their_exact_digits(client: TestClient, tenant: Tenant
         ("0", "0.00"),
         ("999999999999.99", "999999999999.99"),
         ("19.9", "19.90"),
+        ("1.500", "1.50"),  # trailing zeros are no extra decimals
+        ("10.0000000000000000000000000000", "10.00"),
     ]
     for sent, expected in cases:
         raw = json.dumps({"name": "p", "purchase_price": "__P__"}).replace('"__P__"', sent)
@@ -355,7 +358,9 @@ async def test_prices_keep_their_exact_digits(client: TestClient, tenant: Tenant
 
 async def test_bad_prices_are_rejected(client: TestClient, tenant: Tenant) -> None:
     for field in ("purchase_price", "estimated_salvage_value"):
-        for raw_value in ("-0.01", "-5", "1.234", "0.001", "1e20", '"abc"', "true", "[1]"):
+        # The last two read as floats are 1900.0 and 100.0: a float would have let them through.
+        too_fine = ("1899.999999999999999", "100.0000000000000001")
+        for raw_value in ("-0.01", "-5", "1.234", "0.001", "1e20", '"abc"', "true", "[1]", *too_fine):
             raw = '{"name": "p", "' + field + '": ' + raw_value + "}"
             resp = await client.post(
                 "/v1/assets", data=raw, headers={**tenant.auth(), "Content-Type": "application/json"}
@@ -413,6 +418,56 @@ async def test_every_depreciation_schedule_and_an_unknown_one(client: TestClient
     resp = await post(client, tenant, "/v1/assets", {"name": "x", "depreciation_schedule": "7_year"})
     await problem(resp, 400, "VALIDATION_ERROR", "depreciation_schedule")
     assert await snapshot(client, tenant) == before
+
+
+async def test_a_schedule_must_end_within_the_calendar(client: TestClient, tenant: Tenant) -> None:
+    """A schedule ending after 9999-12-31 cannot be computed: a 400 naming the start, not an
+    event the worker dead-letters on every change of the asset."""
+    ten_years = "10_year_10_percent"
+    ok = await new_asset(
+        client, tenant, purchase_price=100, depreciation_schedule=ten_years, purchase_date="9989-12-31"
+    )
+    before = await snapshot(client, tenant)
+    for body, field in (
+        ({"purchase_date": "9990-01-01", "depreciation_schedule": ten_years}, "purchase_date"),
+        (
+            {"service_start_date": "9997-02-01", "depreciation_schedule": "3_year_33_percent"},
+            "service_start_date",
+        ),
+    ):
+        resp = await post(client, tenant, "/v1/assets", {"name": "late", "purchase_price": 10, **body})
+        answer = await problem(resp, 400, "VALIDATION_ERROR", field)
+        assert "after 9999-12-31" in answer["errors"][0]["message"], answer
+        await problem(await patch(client, tenant, ok["id"], body), 400, "VALIDATION_ERROR", field)
+    assert await snapshot(client, tenant) == before
+    # Without a cost nothing is computed, so the date alone is fine.
+    assert (await new_asset(client, tenant, purchase_date="9999-12-31"))["purchase_date"] == "9999-12-31"
+
+
+async def test_a_body_in_an_encoding_it_is_not_is_400(client: TestClient, tenant: Tenant) -> None:
+    """A Content-Encoding the body does not have was a 500; one we do not decode is a 415."""
+    asset = await new_asset(client, tenant)
+    before = await snapshot(client, tenant)
+    raw = json.dumps({"name": "x"}).encode()
+    for encoding in ("gzip", "deflate"):
+        headers = {**tenant.auth(), "Content-Type": "application/json", "Content-Encoding": encoding}
+        resp = await client.post("/v1/assets", data=raw, headers=headers)
+        answer = await problem(resp, 400, "VALIDATION_ERROR")
+        assert answer["errors"] == [{"field": "body", "message": f"is not valid {encoding}"}], answer
+        resp = await client.patch(f"/v1/assets/{asset['id']}", data=raw, headers=headers)
+        await problem(resp, 400, "VALIDATION_ERROR", "body")
+        resp = await client.post("/api/v2/asset/", data=raw, headers=headers)
+        assert resp.status == 400 and "body" in await resp.json(), await resp.text()
+    # (`br` never reaches the app: aiohttp's parser refuses it with its own 400.)
+    for encoding in ("zzz", "compress"):
+        headers = {**tenant.auth(), "Content-Type": "application/json", "Content-Encoding": encoding}
+        resp = await client.post("/v1/assets", data=raw, headers=headers)
+        await problem(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert await snapshot(client, tenant) == before
+    # A body that is what it says it is works.
+    headers = {**tenant.auth(), "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    resp = await client.post("/v1/assets", data=gzip.compress(b'{"name": "zipped"}'), headers=headers)
+    assert resp.status == 201, await resp.text()
 
 
 async def test_generated_and_derived_fields_cannot_be_written(client: TestClient, tenant: Tenant) -> None:
@@ -1077,6 +1132,9 @@ async def test_text_limits_and_nul_characters(client: TestClient, tenant: Tenant
         resp = await post(client, tenant, "/v1/assets", body)
         await problem(resp, 400, "VALIDATION_ERROR")
     assert await snapshot(client, tenant) == before
+    # A backslash followed by "u0000" is text, not NUL (its JSON is C:\\u0000dir).
+    path = await new_asset(client, tenant, notes="C:\\u0000dir")
+    assert path["notes"] == "C:\\u0000dir"
 
 
 async def test_custom_fields_are_bounded(client: TestClient, tenant: Tenant) -> None:

@@ -105,6 +105,39 @@ async def test_metrics_count_requests_by_route_and_status(client: TestClient, te
     assert not any(missing in str(labels) for _, labels in after)
 
 
+async def test_a_client_that_hangs_up_mid_upload_is_no_server_error(
+    client: TestClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counted as 499 (the client closed the request), not as a 500 with a traceback."""
+    before = await _metrics(client)
+    host, port = client.server.host, client.server.port
+    assert port is not None
+    _, writer = await asyncio.open_connection(host, port)
+    head = (
+        f"POST /v1/assets HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {tenant.token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"name": "cut')
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the handler is waiting for the rest of the body
+    writer.close()
+    await writer.wait_closed()
+    total = "assetflow_http_requests_total"
+
+    async def counted() -> bool:
+        after = await _metrics(client)
+        return _value(after, total, method="POST", route="/v1/assets", status="499") > _value(
+            before, total, method="POST", route="/v1/assets", status="499"
+        )
+
+    await poll(counted)
+    after = await _metrics(client)
+    assert _value(after, total, method="POST", route="/v1/assets", status="500") == _value(
+        before, total, method="POST", route="/v1/assets", status="500"
+    )
+    assert not [r for r in caplog.records if r.getMessage() == "unhandled error"]
+
+
 async def test_metrics_name_the_relay_series(client: TestClient) -> None:
     names = {name for name, _ in await _metrics(client)}
     for expected in (

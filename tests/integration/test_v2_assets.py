@@ -1083,6 +1083,12 @@ async def test_money_is_written_as_exact_json_numbers(client: TestClient, tenant
     assert '"estimated_salvage_value":0.07' in text.replace(" ", "")
     v1 = await client.get(f"/v1/assets/{await v1_id_of(client, tenant, made)}", headers=tenant.auth())
     assert '"purchase_price":2499.00' in (await v1.text()).replace(" ", "")
+    # Read exactly: more than two decimals is a 400, even where a float would round it away.
+    headers = {**tenant.auth(), "Content-Type": "application/json"}
+    resp = await client.post(
+        f"{V2}/asset/", data='{"name": "x", "original_cost": 1899.999999999999999}', headers=headers
+    )
+    assert resp.status == 400 and list(await resp.json()) == ["original_cost"], await resp.text()
 
 
 async def test_not_found_and_validation_errors_are_drf_shaped_never_500(

@@ -483,7 +483,32 @@ async def test_v1_contract_number_and_dates_are_checked_as_documented(
     item = f"/v1/contracts/{made['id']}"
     status, answer = await call(client, tenant, "PATCH", item, {"end_date": "20250101"})
     assert status == 400 and answer["errors"][0]["field"] == "end_date", answer
-    assert (await ok(client, tenant, "GET", "/v1/contracts"))["data"] == [made]
+    # A contract cannot end before it starts: on create, and on a change of either date alone.
+    backwards = {"number": "C", "start_date": "2025-01-01", "end_date": "2024-01-01"}
+    status, answer = await call(client, tenant, "POST", "/v1/contracts", backwards)
+    assert status == 400, answer
+    assert answer["errors"] == [
+        {"field": "end_date", "message": "must not be before start_date (2025-01-01)"}
+    ]
+    dated = await v1_create(client, tenant, "/v1/contracts", {"number": "C-10", "start_date": "2025-01-01"})
+    status, answer = await call(
+        client, tenant, "PATCH", f"/v1/contracts/{dated['id']}", {"end_date": "2024-12-31"}
+    )
+    assert status == 400 and answer["errors"][0]["field"] == "end_date", answer
+    same_day = await ok(client, tenant, "PATCH", f"/v1/contracts/{dated['id']}", {"end_date": "2025-01-01"})
+    v2_id = next(
+        c["id"]
+        for c in (await ok(client, tenant, "GET", f"{V2}/contract/"))["results"]
+        if c["number"] == "C-10"
+    )
+    status, answer = await call(
+        client, tenant, "PATCH", f"{V2}/contract/{v2_id}/", {"start_date": "2025-01-02"}
+    )
+    assert (status, list(answer)) == (400, ["end_date"]), answer
+    status, answer = await call(client, tenant, "POST", f"{V2}/contract/", backwards)
+    assert (status, list(answer)) == (400, ["end_date"]), answer
+    listed = (await ok(client, tenant, "GET", "/v1/contracts"))["data"]
+    assert sorted(listed, key=lambda c: c["number"]) == [same_day["data"], made]
 
 
 async def test_v1_assets_take_the_companion_ids_and_location_fields(

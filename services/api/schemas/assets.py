@@ -24,12 +24,24 @@ from shared.domain.models import AssetKind, AssetStatus, CoverageType, Depreciat
 MONEY_TEXT = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
 
 
+AMOUNT_RULE = "must be a non-negative amount with at most two decimals, such as 1299.99"
+
+
+def at_most_two_decimals(amount: Decimal) -> bool:
+    """Exactly, whatever the digits: 1.500 is 1.50, 1899.999999999999999 is not 1900.00."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int), "finite amounts only"
+    while exponent < -2 and digits and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return exponent >= -2
+
+
 def _money_text(value: Any) -> Any:
     """An amount as a JSON number, or as a string of plain digits as the schema says (no exponent,
     no sign); made a Decimal from its text, so that 0.07 stays exactly 0.07."""
     if isinstance(value, str):
         if not MONEY_TEXT.match(value):
-            raise ValueError("must be a non-negative amount with at most two decimals, such as 1299.99")
+            raise ValueError(AMOUNT_RULE)
         return Decimal(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Decimal(str(value))
@@ -97,6 +109,7 @@ class AssetFields(RequestBody):
     """Every optional field an asset can be written with through v1."""
 
     not_null = frozenset({"name", "status", "custom_fields", "company_id", "warranty_type", "support_type"})
+    exact_amounts = frozenset({"purchase_price", "estimated_salvage_value"})
 
     asset_type_id: ObjectId | None = None
     status: AssetStatus | None = Field(default=None, description="Default: in_stock.")

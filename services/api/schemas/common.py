@@ -61,6 +61,15 @@ _EXAMPLE = {dt.date: "2026-03-31", dt.datetime: "2026-03-31T12:00:00Z"}
 _FULL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """The moment in UTC; a ValueError naming the problem when that falls outside years 1-9999
+    (9999-12-31T23:59:59-14:00 is a valid ISO 8601 text, but not a moment PostgreSQL is given)."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range: in UTC it falls outside the years 1 to 9999") from exc
+
+
 def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
     """ISO 8601 text only: never a number read as a Unix time, nor (for a date) a time of day or
     the basic format `20260331` that Python would also take. JSON Schema's `date` is YYYY-MM-DD."""
@@ -70,9 +79,13 @@ def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
             return value
         if isinstance(value, str) and (kind is not dt.date or _FULL_DATE.match(value)):
             try:
-                return kind.fromisoformat(value)
+                parsed = kind.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+                    in_utc(parsed)
+                return parsed
         raise ValueError(f"must be an ISO 8601 {kind.__name__} such as {_EXAMPLE[kind]}")
 
     return parse
@@ -98,6 +111,9 @@ class RequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     not_null: ClassVar[frozenset[str]] = frozenset()
+    # Amounts: pydantic reads a JSON number as a float first, so 1899.999999999999999 would pass
+    # as 1900.00; `parse_body` reads these fields' numbers again, exactly, and refuses that.
+    exact_amounts: ClassVar[frozenset[str]] = frozenset()
 
     def null_fields(self) -> list[str]:
         """The not-null fields sent as null (checked outside pydantic so JSON stays strict)."""

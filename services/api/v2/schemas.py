@@ -271,6 +271,7 @@ class AssetV2Write(RequestBody):
     read_only: ClassVar[frozenset[str]] = frozenset(
         {"id", "asset_tag", "warranty_status", "support_status", "created_date", "modified_date"}
     )
+    exact_amounts: ClassVar[frozenset[str]] = frozenset({"original_cost", "estimated_salvage_value"})
 
     name: Name
     company: RelatedId | None = Field(default=None, description="Default: 1.")
