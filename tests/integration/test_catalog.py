@@ -174,6 +174,10 @@ async def test_list_pages(client: TestClient, tenant: Tenant, path: str) -> None
         ({"limit": "101"}, "limit"),
         ({"page": "0"}, "page"),
         ({"page": "abc"}, "page"),
+        # Digits only: pydantic alone would read these as 10, 1 and 2.
+        ({"page": "1_0"}, "page"),
+        ({"page": "+1"}, "page"),
+        ({"limit": "2.0"}, "limit"),
         ({"sort": "name"}, "sort"),
     ],
 )

@@ -740,7 +740,7 @@ async def test_empty_list_has_a_first_page_and_bad_parameters_are_4xx(
         assert list(body) == [name] and isinstance(body[name], list) and body[name], (query, body)
         assert all(isinstance(m, str) for m in body[name])
     # A page that is not a page number: DRF answers 404 "Invalid page."; a 400 naming `page` is as clear.
-    for query in ("?page=0", "?page=x", "?page=-1", "?page=100000000"):
+    for query in ("?page=0", "?page=x", "?page=-1", "?page=100000000", "?page=1_0", "?page=1.0"):
         status, body = await call(client, tenant, "GET", f"{V2}/asset/{query}")
         assert (status, body) == (404, {"detail": "Invalid page."}) or (
             status == 400 and list(body) == ["page"]

@@ -3,7 +3,7 @@
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -14,7 +14,9 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -135,10 +137,24 @@ class RequestBody(BaseModel):
         return schema
 
 
+_WHOLE_NUMBER = re.compile(r"^-?[0-9]+$")
+
+
 class Query(BaseModel):
     """A query string: unknown parameters are errors; values arrive as text."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_digits(cls, value: Any, info: ValidationInfo) -> Any:
+        """An integer parameter is digits: pydantic would also read `1_0` as 10, `+1` or ` 1`
+        as 1 and `1.0` as 1."""
+        field = cls.model_fields.get(info.field_name or "")
+        takes_int = field is not None and int in (field.annotation, *get_args(field.annotation))
+        if takes_int and isinstance(value, str) and not _WHOLE_NUMBER.match(value):
+            raise ValueError("must be a whole number, written in digits")
+        return value
 
 
 class PageQuery(Query):
