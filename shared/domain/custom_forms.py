@@ -1,14 +1,11 @@
 """Custom forms: which values fit a form's named, typed fields."""
 
-import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from shared.domain.dates import full_date
 from shared.domain.models import FieldType, FormField
-
-_FULL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # YYYY-MM-DD, not an ISO week date
 
 
 def _fits(kind: FieldType, value: Any) -> bool:
@@ -33,13 +30,7 @@ def _fits(kind: FieldType, value: Any) -> bool:
         case FieldType.BOOLEAN:
             return isinstance(value, bool)
         case FieldType.DATE:
-            if not isinstance(value, str) or not _FULL_DATE.match(value):
-                return False
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                return False
-            return True
+            return isinstance(value, str) and full_date(value) is not None
     return False
 
 

@@ -4,6 +4,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from shared.domain.models import DepreciationSchedule
 
@@ -61,6 +62,32 @@ def plan_for(
     if schedule is None or schedule not in USEFUL_LIFE_YEARS or original_cost is None or start is None:
         return None
     return DepreciationPlan(schedule, original_cost, salvage_value or Decimal(0), start)
+
+
+class Costed(Protocol):
+    """What an asset (or the asset in an event) holds that its plan is made from."""
+
+    @property
+    def depreciation_schedule(self) -> DepreciationSchedule | None: ...
+    @property
+    def purchase_price(self) -> Decimal | None: ...
+    @property
+    def estimated_salvage_value(self) -> Decimal | None: ...
+    @property
+    def service_start_date(self) -> dt.date | None: ...
+    @property
+    def purchase_date(self) -> dt.date | None: ...
+
+
+def plan_of(asset: Costed) -> DepreciationPlan | None:
+    """The plan of an asset's own fields (see `plan_for`)."""
+    return plan_for(
+        asset.depreciation_schedule,
+        asset.purchase_price,
+        asset.estimated_salvage_value,
+        asset.service_start_date,
+        asset.purchase_date,
+    )
 
 
 def add_months(start: dt.date, months: int) -> dt.date:

@@ -12,7 +12,7 @@ import asyncpg
 from shared.db import Conn, Database
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
-from shared.domain.depreciation import fits_the_calendar, plan_for
+from shared.domain.depreciation import fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
 from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound
 from shared.events import EventType
@@ -105,13 +105,7 @@ async def _check_custom_fields(conn: Conn, org_id: UUID, asset: Asset, field: st
 def _check_depreciation(asset: Asset) -> None:
     """A depreciation schedule must end within the calendar (by 9999-12-31); the worker could
     not compute one that does not, and every change of the asset would fail there."""
-    plan = plan_for(
-        asset.depreciation_schedule,
-        asset.purchase_price,
-        asset.estimated_salvage_value,
-        asset.service_start_date,
-        asset.purchase_date,
-    )
+    plan = plan_of(asset)
     if plan is not None and not fits_the_calendar(plan):
         field = "service_start_date" if asset.service_start_date else "purchase_date"
         raise InvalidInput.one(

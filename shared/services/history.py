@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from shared.db import Database
+from shared.domain.dates import in_utc
 from shared.domain.depreciation import DepreciationPlan, Period, book_value, whole_months_between
 from shared.domain.models import DepreciationSchedule
 from shared.errors import AssetNotFound, InvalidInput
@@ -30,8 +31,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        return moment.astimezone(dt.UTC), UUID(event_id)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
+        return in_utc(moment), UUID(event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput.one("cursor", "is not a cursor this API gave out") from exc
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from shared.db import Conn
 from shared.domain import lifecycle
-from shared.domain.depreciation import plan_for, schedule
+from shared.domain.depreciation import plan_of, schedule
 from shared.domain.models import DepreciationSchedule
 from shared.events import ACTIONS, AssetChangeEvent, EventType
 from shared.repositories import projections as repo
@@ -67,13 +67,7 @@ async def apply_depreciation(conn: Conn, event: AssetChangeEvent) -> bool:
     if event.type is EventType.ASSET_DELETED:
         await repo.bury(conn, "asset_depreciation", asset_id, org_id, event.data.version)
         return True
-    plan = plan_for(
-        asset.depreciation_schedule,
-        asset.purchase_price,
-        asset.estimated_salvage_value,
-        asset.service_start_date,
-        asset.purchase_date,
-    )
+    plan = plan_of(asset)
     row = repo.DepreciationRow(
         asset_id=asset_id,
         org_id=org_id,

@@ -21,6 +21,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from shared.domain.dates import full_date, in_utc
+
 T = TypeVar("T")
 
 Text = Annotated[str, StringConstraints(max_length=255)]
@@ -60,18 +62,6 @@ Email = Annotated[
 _EXAMPLE = {dt.date: "2026-03-31", dt.datetime: "2026-03-31T12:00:00Z"}
 
 
-_FULL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def in_utc(moment: dt.datetime) -> dt.datetime:
-    """The moment in UTC; a ValueError naming the problem when that falls outside years 1-9999
-    (9999-12-31T23:59:59-14:00 is a valid ISO 8601 text, but not a moment PostgreSQL is given)."""
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError as exc:
-        raise ValueError("is out of range: in UTC it falls outside the years 1 to 9999") from exc
-
-
 def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
     """ISO 8601 text only: never a number read as a Unix time, nor (for a date) a time of day or
     the basic format `20260331` that Python would also take. JSON Schema's `date` is YYYY-MM-DD."""
@@ -79,15 +69,17 @@ def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, kind):
             return value
-        if isinstance(value, str) and (kind is not dt.date or _FULL_DATE.match(value)):
+        if isinstance(value, str) and kind is dt.date and (day := full_date(value)) is not None:
+            return day
+        if isinstance(value, str) and kind is dt.datetime:
             try:
-                parsed = kind.fromisoformat(value)
+                moment = dt.datetime.fromisoformat(value)
             except ValueError:
                 pass
             else:
-                if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
-                    in_utc(parsed)
-                return parsed
+                if moment.tzinfo is not None:
+                    in_utc(moment)  # a ValueError of its own when out of range
+                return moment
         raise ValueError(f"must be an ISO 8601 {kind.__name__} such as {_EXAMPLE[kind]}")
 
     return parse
