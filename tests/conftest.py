@@ -25,6 +25,11 @@ from shared.topology import CONSUMERS, Topology, declare_exchange
 
 RUN_ID = uuid.uuid4().hex[:10]
 
+# How long a test waits for the worker's effects or an event. The pipeline's p99 is tens of
+# milliseconds unloaded and a few seconds with the machine saturated; a minute only ends a wait for
+# something that is not coming, on a machine several times slower than this one.
+EFFECT_DEADLINE = 60.0
+
 _NO_SERVICES = (
     "The tests need a real PostgreSQL and RabbitMQ. Set DATABASE_URL (a server where the tests may "
     "create databases, e.g. postgresql://postgres@127.0.0.1:5432/postgres) and AMQP_URL (e.g. "
@@ -189,7 +194,7 @@ class EventTap:
     def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
         self._queue = queue
 
-    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
+    async def next(self, timeout: float = EFFECT_DEADLINE) -> dict[str, Any]:
         """The next event's body, decoded; fails the test after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -200,7 +205,7 @@ class EventTap:
         raise AssertionError(f"no event within {timeout} s")
 
     async def until(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = EFFECT_DEADLINE
     ) -> dict[str, Any]:
         """Skip events until one satisfies `predicate`."""
         deadline = time.monotonic() + timeout
@@ -237,7 +242,9 @@ async def event_tap(amqp_url: str, settings: Settings, client: TestClient) -> As
     await connection.close()
 
 
-async def poll(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def poll(
+    check: Callable[[], Awaitable[Any]], timeout: float = EFFECT_DEADLINE, interval: float = 0.05
+) -> Any:
     """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -57,7 +57,7 @@ async def outbox_drained(pool: asyncpg.Pool, org_id: uuid.UUID) -> None:
         rows = await outbox_rows(pool, org_id)
         return all(r["sent_at"] is not None for r in rows)
 
-    await poll(drained, timeout=15)
+    await poll(drained)
 
 
 async def create(client: TestClient, tenant: Tenant, **fields: Any) -> tuple[dict[str, Any], str]:
@@ -78,7 +78,7 @@ async def marker(client: TestClient, tenant: Tenant, tap: EventTap) -> list[dict
         seen.append(event)
         return False
 
-    await tap.until(is_marker, timeout=15)
+    await tap.until(is_marker)
     return seen + await tap.drain()
 
 
@@ -127,7 +127,7 @@ async def raw_message(
                 return message
         return None
 
-    message: aio_pika.abc.AbstractIncomingMessage = await poll(found, timeout=15, interval=0.02)
+    message: aio_pika.abc.AbstractIncomingMessage = await poll(found, interval=0.02)
     return message
 
 

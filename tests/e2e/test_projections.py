@@ -83,7 +83,7 @@ async def asset_when(
         data: dict[str, Any] = body["data"]
         return data
 
-    result: dict[str, Any] = await poll(check, timeout=15)
+    result: dict[str, Any] = await poll(check)
     return result
 
 
@@ -98,7 +98,7 @@ async def depreciation_when(
         data: dict[str, Any] = body["data"]
         return data if data["depreciation_schedule"] is not None else None
 
-    result: dict[str, Any] = await poll(check, timeout=15)
+    result: dict[str, Any] = await poll(check)
     return result
 
 
@@ -114,7 +114,7 @@ async def history_when(client: TestClient, tenant: Tenant, asset_id: str, count:
         assert len(entries) <= count, entries
         return entries if len(entries) == count else None
 
-    result: list[dict[str, Any]] = await poll(check, timeout=15)
+    result: list[dict[str, Any]] = await poll(check)
     return result
 
 
@@ -131,7 +131,7 @@ async def outbox_drained(pool: asyncpg.Pool, org_id: uuid.UUID | None = None) ->
                 await conn.execute("NOTIFY assetflow_outbox")  # wake the relay rather than wait for it
         return not unsent
 
-    await poll(drained, timeout=20, interval=0.2)
+    await poll(drained, interval=0.2)
 
 
 async def marker(client: TestClient, tenant: Tenant, tap: EventTap) -> list[dict[str, Any]]:
@@ -146,7 +146,7 @@ async def marker(client: TestClient, tenant: Tenant, tap: EventTap) -> list[dict
         seen.append(event)
         return False
 
-    await tap.until(is_marker, timeout=15)
+    await tap.until(is_marker)
     return seen + await tap.drain()
 
 
@@ -405,7 +405,7 @@ async def test_other_schedule_and_missing_cost_compute_nothing(
         data: dict[str, Any] = body["data"]
         return data if data["depreciation_schedule"] == "10_year_10_percent" else None
 
-    report = await poll(recomputed, timeout=15)
+    report = await poll(recomputed)
     assert len(report["schedule"]) == 120
     assert report["original_cost"] == 500
 
@@ -442,7 +442,7 @@ async def test_removing_the_schedule_removes_the_depreciation(
         data: dict[str, Any] = body["data"]
         return data if data["schedule"] == [] else None
 
-    report = await poll(gone, timeout=15)
+    report = await poll(gone)
     assert (report["depreciation_schedule"], report["book_value"]) == (None, None)
     found = await get_json(client, tenant, f"/v1/assets/{asset['id']}")
     assert found[1]["data"]["book_value"] is None
@@ -551,7 +551,7 @@ async def test_audit_log_filters(
         data: list[dict[str, Any]] = body["data"]
         return data if len(data) == 5 else None
 
-    log = await poll(everything, timeout=15)
+    log = await poll(everything)
     assert [(e["asset_id"], e["action"]) for e in log] == [
         (second["id"], "deleted"),
         (second["id"], "updated"),
@@ -762,7 +762,7 @@ async def test_redelivered_and_stale_events_change_nothing(
         status, body = await get_json(client, tenant, f"/v1/assets/{asset['id']}/depreciation")
         return status == 200 and body["data"]["original_cost"] == 2400
 
-    await poll(repriced, timeout=15)
+    await poll(repriced)
     await history_when(client, tenant, asset["id"], 2)
 
     # The broker redelivers both (same ids), and an old version turns up late under a new id.
@@ -784,7 +784,7 @@ async def test_redelivered_and_stale_events_change_nothing(
             )
         return {r["consumer"] for r in consumers} == {"lifecycle", "depreciation", "audit"}
 
-    await poll(handled, timeout=15)
+    await poll(handled)
     found = await get_json(client, tenant, f"/v1/assets/{asset['id']}")
     assert found[1]["data"]["warranty_status"] == "out_of_warranty"
     status, body = await get_json(client, tenant, f"/v1/assets/{asset['id']}/depreciation")
@@ -820,7 +820,7 @@ async def test_an_event_that_is_not_valid_is_dead_lettered_with_the_reason(
                         return message
                 return None  # others' dead letters stay unacknowledged and return when the channel closes
 
-            message: aio_pika.abc.AbstractIncomingMessage = await poll(arrived, timeout=15, interval=0.1)
+            message: aio_pika.abc.AbstractIncomingMessage = await poll(arrived, interval=0.1)
             headers = message.headers or {}
             assert headers.get("x-assetflow-consumer") == consumer
             reason = headers.get("x-assetflow-reason")
@@ -1029,7 +1029,7 @@ async def test_deleted_assets_get_no_notices(
                 )
             )
 
-    await poll(buried, timeout=15)
+    await poll(buried)
     async with pool.acquire() as conn:
         await conn.execute(
             "UPDATE asset_lifecycle SET computed_on = current_date - 1 WHERE asset_id = $1",
@@ -1122,7 +1122,7 @@ async def test_events_tail_prints_updates_and_its_queue_goes_away(
                 return False
             return True
 
-        await poll(routed, timeout=30, interval=0.1)
+        await poll(routed, interval=0.1)
         line = await asyncio.wait_for(process.stdout.readline(), timeout=10)
         assert json.loads(line) == {"probe": True}
 
@@ -1144,7 +1144,7 @@ async def test_events_tail_prints_updates_and_its_queue_goes_away(
             return not await routed()
 
         # Its server-named, exclusive, auto-deleted queue went away with it.
-        await poll(unroutable, timeout=10, interval=0.1)
+        await poll(unroutable, interval=0.1)
     finally:
         if process.returncode is None:
             process.kill()
@@ -1168,7 +1168,7 @@ async def test_a_notice_nobody_subscribes_to_does_not_hold_back_later_events(
         )
         await asset_when(client, tenant, lapsed["id"], "warranty_status", "out_of_warranty")  # notice written
         later = await create(client, tenant, name="Written after the notice")
-        event = await tap.until(lambda e: e["subject"] == later["id"], timeout=15)
+        event = await tap.until(lambda e: e["subject"] == later["id"])
         assert event["type"] == "asset.created"
         await outbox_drained(pool, tenant.org_id)
     finally:

@@ -338,7 +338,7 @@ async def test_a_token_expiring_later_works_until_then(
     async def expired() -> bool:
         return (await client.get("/v1/assets", headers=headers)).status == 401
 
-    await poll(expired, timeout=10, interval=0.2)
+    await poll(expired, interval=0.2)
     assert dt.datetime.now(dt.UTC) >= soon - dt.timedelta(milliseconds=500)
 
 
@@ -490,7 +490,7 @@ async def test_another_organisation_never_sees_rows_in_lists(
                 return False
         return True
 
-    await poll(audited, timeout=15)
+    await poll(audited)
 
     lists = [p for m, p in v1_routes(client) if m == "GET" and "{" not in p]
     assert {

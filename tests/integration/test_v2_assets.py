@@ -1274,7 +1274,7 @@ async def test_warranty_and_support_status_come_from_the_worker(
             "none",
         )
 
-    await poll(derived, timeout=20)
+    await poll(derived)
     listed = {a["id"]: a for a in (await v2_list(client, tenant))["results"]}
     assert listed[covered["id"]]["warranty_status"] == "within_warranty"
     warranty = await v2_get(client, tenant, covered["id"], "?req=warranty")
@@ -1289,7 +1289,7 @@ async def test_warranty_and_support_status_come_from_the_worker(
     async def expired() -> bool:
         return (await v2_get(client, tenant, covered["id"]))["warranty_status"] == "out_of_warranty"
 
-    await poll(expired, timeout=20)
+    await poll(expired)
 
 
 def shape(event: dict[str, Any]) -> dict[str, Any]:
@@ -1465,8 +1465,8 @@ async def test_v2_writes_leave_audit_entries_like_v1(
         ]
         return entries if len(entries) == 3 else []
 
-    v1_entries = await poll(lambda: history(v1_made["id"]), timeout=20)
-    v2_entries = await poll(lambda: history(v2_id), timeout=20)
+    v1_entries = await poll(lambda: history(v1_made["id"]))
+    v2_entries = await poll(lambda: history(v2_id))
     assert (
         [e["action"] for e in v2_entries]
         == [e["action"] for e in v1_entries]
