@@ -4,17 +4,21 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import uvloop
+from pydantic import ValidationError
 
-from services.api.server import serve_api
-from services.worker.main import run_worker
+from services.api.server import bind_api, serve_api
+from services.worker.main import bind_metrics, run_worker
 from shared.db import ensure_database, pool_for
 from shared.errors import DomainError
+from shared.listening import CannotListen
 from shared.logs import configure_logging
 from shared.migrate import migrate_database
 from shared.services import organisations
@@ -53,12 +57,27 @@ async def _run_until_signal(*runners: Callable[[Settings, asyncio.Event], Corout
             raise result
 
 
+def _token_command(org_name: str) -> str:
+    """The command, as `make dev` users can run it from the project's folder, that mints a token."""
+    return (
+        f"uv run assetflow token create --org {shlex.quote(org_name)} "
+        "--scope assets:read --scope assets:write"
+    )
+
+
+def _mint_hint(org_name: str) -> str:
+    """A token is shown only once, on the first start: how to mint another."""
+    made = "exists already" if org_name == DEMO_ORG else "exists, so no demo organisation was made"
+    return f"\nOrganisation {org_name!r} {made}. Mint a token for it with:\n\n  {_token_command(org_name)}\n"
+
+
 async def _demo_organisation(settings: Settings) -> None:
     """On the very first start, make an organisation and print a token to try the API with."""
     async with pool_for(settings.database_url, min_size=1, max_size=1) as pool:
-        async with pool.acquire() as conn:
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM organisations)"):
-                return
+        existing = await organisations.existing_organisation(pool, DEMO_ORG)
+        if existing is not None:
+            print(_mint_hint(existing.name), flush=True)
+            return
         await organisations.create_organisation(pool, DEMO_ORG, "LPC")
         _, token = await organisations.create_token(
             pool, DEMO_ORG, ["assets:read", "assets:write"], name="demo"
@@ -76,9 +95,11 @@ async def _demo_organisation(settings: Settings) -> None:
 
 async def cmd_dev(args: argparse.Namespace) -> None:
     settings = get_settings()
-    await _migrate(settings)
-    await _demo_organisation(settings)
-    await _run_until_signal(serve_api, run_worker)
+    # Both ports are bound first: one that is taken fails here, before anything is made or printed.
+    with bind_api(settings) as api, bind_metrics(settings) as metrics:
+        await _migrate(settings)
+        await _demo_organisation(settings)
+        await _run_until_signal(partial(serve_api, listener=api), partial(run_worker, listener=metrics))
 
 
 async def cmd_migrate(args: argparse.Namespace) -> None:
@@ -180,14 +201,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_problems(exc: ValidationError) -> str:
+    """One line naming each setting of the environment that is not valid."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(get_settings().log_level)
+    try:
+        configure_logging(get_settings().log_level)
+    except ValidationError as exc:
+        print(f"assetflow: a setting is not valid: {_settings_problems(exc)}", file=sys.stderr)
+        return 2
     try:
         uvloop.run(args.run(args))
     except DomainError as exc:
         print(f"assetflow: {exc}", file=sys.stderr)
         return 1
+    except CannotListen as exc:
+        print(f"assetflow: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0

@@ -6,20 +6,29 @@ import logging
 from aiohttp import web
 
 from services.api.app import create_app
+from shared.listening import ListenAddress, Listener, listen
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+def bind_api(settings: Settings) -> Listener:
+    """Listen on API_HOST:API_PORT now; raises CannotListen naming the setting to change."""
+    return listen(ListenAddress("API_HOST", settings.api_host, "API_PORT", settings.api_port))
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event, listener: Listener | None = None) -> None:
     """Serve HTTP on API_HOST:API_PORT until `stop` is set, then drain and close."""
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.api_host, settings.api_port)
-        await site.start()  # fails when the port is taken: the relay started by setup() stops too
-        logger.info("api listening", extra={"host": settings.api_host, "port": settings.api_port})
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        logger.info("api stopped")
+    # Bound before the app starts: a taken port fails before a pool or the relay exists.
+    bound = listener if listener is not None else bind_api(settings)
+    with bound:
+        runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            for sock in bound.sockets:
+                await web.SockSite(runner, sock).start()
+            logger.info("api listening", extra={"host": settings.api_host, "port": settings.api_port})
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            logger.info("api stopped")

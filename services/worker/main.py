@@ -15,6 +15,7 @@ from services.worker.bootstrap import handlers
 from services.worker.consumer import STOP_TIMEOUT_SECONDS, Consumer
 from shared.db import pool_for
 from shared.event_metrics import ConsumerMetrics
+from shared.listening import ListenAddress, Listener, listen
 from shared.services.coverage_notices import sweep
 from shared.settings import Settings
 from shared.topology import Topology, declare_all
@@ -44,10 +45,24 @@ async def _daily_sweep(pool: object, settings: Settings, stop: asyncio.Event) ->
             logger.exception("lifecycle sweep failed; it runs again tomorrow or with `assetflow sweep`")
 
 
-@contextlib.asynccontextmanager
-async def _metrics_server(settings: Settings, registry: CollectorRegistry) -> AsyncIterator[None]:
-    """GET /metrics and /healthz on WORKER_HOST:WORKER_PORT (0 turns it off)."""
+def bind_metrics(settings: Settings) -> Listener:
+    """Listen on WORKER_HOST:WORKER_PORT now (nothing when 0); raises CannotListen naming the setting."""
     if not settings.worker_port:
+        return Listener()
+    address = ListenAddress(
+        "WORKER_HOST",
+        settings.worker_host,
+        "WORKER_PORT",
+        settings.worker_port,
+        alternative="0 to turn the worker's metrics off",
+    )
+    return listen(address)
+
+
+@contextlib.asynccontextmanager
+async def _metrics_server(listener: Listener, registry: CollectorRegistry) -> AsyncIterator[None]:
+    """GET /metrics and /healthz on the worker's metrics sockets, if it has any."""
+    if not listener.sockets:
         yield
         return
 
@@ -64,18 +79,31 @@ async def _metrics_server(settings: Settings, registry: CollectorRegistry) -> As
     app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz)])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, settings.worker_host, settings.worker_port).start()
     try:
+        for sock in listener.sockets:
+            await web.SockSite(runner, sock).start()
         yield
     finally:
         await runner.cleanup()
 
 
 async def run_worker(
-    settings: Settings, stop: asyncio.Event, registry: CollectorRegistry | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    registry: CollectorRegistry | None = None,
+    listener: Listener | None = None,
 ) -> None:
     """Consume until `stop` is set; then finish what is in flight and close cleanly."""
-    registry = registry or CollectorRegistry()
+    # The metrics port is bound first: taken, it fails before the pool or the broker is touched.
+    metrics_sockets = listener if listener is not None else bind_metrics(settings)
+    with metrics_sockets:
+        await _consume(settings, stop, registry or CollectorRegistry(), metrics_sockets)
+    logger.info("worker stopped")
+
+
+async def _consume(
+    settings: Settings, stop: asyncio.Event, registry: CollectorRegistry, metrics_sockets: Listener
+) -> None:
     metrics = ConsumerMetrics(registry)
     topology = Topology(settings.events_prefix)
     async with pool_for(
@@ -89,7 +117,7 @@ async def run_worker(
             Consumer(name, handler, pool, topology, metrics, settings.worker_max_attempts, stopping)
             for name, handler in handlers(settings).items()
         ]
-        async with connection, _metrics_server(settings, registry):
+        async with connection, _metrics_server(metrics_sockets, registry):
             setup = await connection.channel()
             await declare_all(setup, topology)
             await setup.close()
@@ -115,7 +143,6 @@ async def run_worker(
                 with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
                     await asyncio.wait_for(channel.close(), timeout=STOP_TIMEOUT_SECONDS)
             await sweeper
-    logger.info("worker stopped")
 
 
 async def _connect(settings: Settings, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:

@@ -38,6 +38,11 @@ async def find_organisation_by_name(conn: Conn, name: str) -> Organisation | Non
     return Organisation.model_validate(dict(row)) if row else None
 
 
+async def oldest_organisation(conn: Conn) -> Organisation | None:
+    row = await conn.fetchrow(f"SELECT {_ORG_COLUMNS} FROM organisations ORDER BY created_at LIMIT 1")
+    return Organisation.model_validate(dict(row)) if row else None
+
+
 async def get_organisation(conn: Conn, org_id: UUID) -> Organisation:
     row = await _fetch_one(conn, f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = $1", org_id)
     return Organisation.model_validate(dict(row))

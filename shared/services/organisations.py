@@ -42,6 +42,12 @@ async def find_organisation(db: Database, name: str) -> Organisation:
     return org
 
 
+async def existing_organisation(db: Database, preferred: str) -> Organisation | None:
+    """The organisation named `preferred` if there is one, else the oldest; None in a new database."""
+    async with db.acquire() as conn:
+        return await repo.find_organisation_by_name(conn, preferred) or await repo.oldest_organisation(conn)
+
+
 async def create_token(
     db: Database,
     org_name: str,
