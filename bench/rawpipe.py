@@ -26,8 +26,8 @@ from typing import Any
 import aio_pika
 
 from bench.common import emit, percentile
+from shared.topology import CONSUMERS
 
-CONSUMERS = ("lifecycle", "depreciation", "audit")
 ROUTING_KEY = "asset.created"
 
 

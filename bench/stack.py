@@ -26,9 +26,9 @@ import asyncpg
 
 from bench.common import log, peak_rss_mb, service_process
 from bench.rawpipe import exchange_name, queue_names
+from shared.topology import CONSUMERS
 
 REPO = Path(__file__).resolve().parent.parent
-CONSUMERS = ("lifecycle", "depreciation", "audit")
 READY_SECONDS = 90.0
 
 

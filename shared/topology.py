@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
+from shared.domain.consumers import ConsumerName
 from shared.events import ASSET_CHANGE_TYPES
 
-CONSUMERS = ("lifecycle", "depreciation", "audit")
+CONSUMERS = tuple(ConsumerName)
 # A message redelivered this many times (a worker crashing on it, say) is dead-lettered by the
 # broker itself; the worker gives up on a failing event well before that.
 DELIVERY_LIMIT = 20
@@ -30,10 +31,10 @@ class Topology:
     def dead_letter_exchange(self) -> str:
         return f"{self.prefix}.dead-letter"
 
-    def queue(self, consumer: str) -> str:
+    def queue(self, consumer: ConsumerName) -> str:
         return f"{self.prefix}.{consumer}"
 
-    def dead_letter_queue(self, consumer: str) -> str:
+    def dead_letter_queue(self, consumer: ConsumerName) -> str:
         return f"{self.prefix}.{consumer}.dead"
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 
 from shared.db import Conn
+from shared.domain.consumers import ConsumerName
 from shared.events import AssetChangeEvent
 from shared.services import projections
 from shared.settings import Settings
@@ -12,7 +13,7 @@ from shared.settings import Settings
 Handler = Callable[[Conn, AssetChangeEvent], Awaitable[bool]]
 
 
-def handlers(settings: Settings) -> dict[str, Handler]:
+def handlers(settings: Settings) -> dict[ConsumerName, Handler]:
     """Consumer (queue) name to the function that applies its events.
 
     Every consumer's queue is bound to asset.created, asset.updated and asset.deleted.
@@ -22,7 +23,7 @@ def handlers(settings: Settings) -> dict[str, Handler]:
         return await projections.apply_lifecycle(conn, event, dt.date.today(), settings.expiry_warning_days)
 
     return {
-        "lifecycle": lifecycle,
-        "depreciation": projections.apply_depreciation,
-        "audit": projections.apply_audit,
+        ConsumerName.LIFECYCLE: lifecycle,
+        ConsumerName.DEPRECIATION: projections.apply_depreciation,
+        ConsumerName.AUDIT: projections.apply_audit,
     }

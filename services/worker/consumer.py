@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from services.worker.bootstrap import Handler
+from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
 from shared.topology import Topology
@@ -81,7 +82,7 @@ class Consumer:
 
     def __init__(
         self,
-        name: str,
+        name: ConsumerName,
         handler: Handler,
         pool: asyncpg.Pool,
         topology: Topology,

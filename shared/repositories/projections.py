@@ -8,10 +8,11 @@ from typing import Any
 from uuid import UUID
 
 from shared.db import Conn
+from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period
 
 
-async def claim_event(conn: Conn, consumer: str, event_id: UUID) -> bool:
+async def claim_event(conn: Conn, consumer: ConsumerName, event_id: UUID) -> bool:
     """Record that a consumer applies an event; False when it already has (a redelivery)."""
     status = await conn.execute(
         "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -21,10 +22,11 @@ async def claim_event(conn: Conn, consumer: str, event_id: UUID) -> bool:
     return bool(status == "INSERT 0 1")
 
 
-async def projected_version(conn: Conn, table: str, asset_id: UUID) -> int | None:
-    """The version a projection already reflects (locked for the transaction), if any."""
-    assert table in ("asset_lifecycle", "asset_depreciation")
-    return await conn.fetchval(f"SELECT version FROM {table} WHERE asset_id = $1 FOR UPDATE", asset_id)
+async def depreciation_version(conn: Conn, asset_id: UUID) -> int | None:
+    """The version the depreciation projection already reflects (locked for the transaction), if any."""
+    return await conn.fetchval(
+        "SELECT version FROM asset_depreciation WHERE asset_id = $1 FOR UPDATE", asset_id
+    )
 
 
 @dataclass(frozen=True)
@@ -107,32 +109,34 @@ async def lifecycle_due(conn: Conn, today: dt.date, after: UUID | None, limit: i
     return [LifecycleRow(**dict(r)) for r in rows]
 
 
-async def bury(conn: Conn, table: str, asset_id: UUID, org_id: UUID, version: int) -> None:
-    """Mark a projection deleted at a version, so that a late older event cannot revive it."""
-    if table == "asset_lifecycle":
-        await conn.execute(
-            """INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
-                   warranty_status, support_status, computed_on)
-               VALUES ($1, $2, $3, true, '', '', 'none', 'none', current_date)
-               ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
-                   updated_at = now()
-               WHERE asset_lifecycle.version <= excluded.version""",
-            asset_id,
-            org_id,
-            version,
-        )
-    else:
-        await conn.execute("DELETE FROM depreciation_periods WHERE asset_id = $1", asset_id)
-        await conn.execute(
-            """INSERT INTO asset_depreciation (asset_id, org_id, version, deleted) VALUES ($1, $2, $3, true)
-               ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
-                   schedule = NULL, original_cost = NULL, salvage_value = NULL,
-                   service_start_date = NULL, months = NULL, updated_at = now()
-               WHERE asset_depreciation.version <= excluded.version""",
-            asset_id,
-            org_id,
-            version,
-        )
+async def bury_lifecycle(conn: Conn, asset_id: UUID, org_id: UUID, version: int) -> None:
+    """Mark the lifecycle row deleted at a version, so that a late older event cannot revive it."""
+    await conn.execute(
+        """INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
+               warranty_status, support_status, computed_on)
+           VALUES ($1, $2, $3, true, '', '', 'none', 'none', current_date)
+           ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
+               updated_at = now()
+           WHERE asset_lifecycle.version <= excluded.version""",
+        asset_id,
+        org_id,
+        version,
+    )
+
+
+async def bury_depreciation(conn: Conn, asset_id: UUID, org_id: UUID, version: int) -> None:
+    """Drop the schedule and mark the depreciation row deleted at a version (as bury_lifecycle)."""
+    await conn.execute("DELETE FROM depreciation_periods WHERE asset_id = $1", asset_id)
+    await conn.execute(
+        """INSERT INTO asset_depreciation (asset_id, org_id, version, deleted) VALUES ($1, $2, $3, true)
+           ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
+               schedule = NULL, original_cost = NULL, salvage_value = NULL,
+               service_start_date = NULL, months = NULL, updated_at = now()
+           WHERE asset_depreciation.version <= excluded.version""",
+        asset_id,
+        org_id,
+        version,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from shared.db import Conn
 from shared.domain import lifecycle
+from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import plan_of, schedule
 from shared.domain.models import DepreciationSchedule
 from shared.events import ACTIONS, AssetChangeEvent, EventType
@@ -24,13 +25,13 @@ async def apply_lifecycle(conn: Conn, event: AssetChangeEvent, today: dt.date, w
     """Recompute warranty and support status (and any notice due); False when nothing was applied."""
     asset = event.data.asset
     asset_id, org_id = UUID(asset.id), UUID(event.orgid)
-    if not await repo.claim_event(conn, "lifecycle", UUID(event.id)):
+    if not await repo.claim_event(conn, ConsumerName.LIFECYCLE, UUID(event.id)):
         return False
     stored, previous = await repo.lock_lifecycle(conn, asset_id)
     if stored is not None and stored >= event.data.version:
         return False
     if event.type is EventType.ASSET_DELETED:
-        await repo.bury(conn, "asset_lifecycle", asset_id, org_id, event.data.version)
+        await repo.bury_lifecycle(conn, asset_id, org_id, event.data.version)
         return True
     row = repo.LifecycleRow(
         asset_id=asset_id,
@@ -59,13 +60,13 @@ async def apply_depreciation(conn: Conn, event: AssetChangeEvent) -> bool:
     """Recompute the depreciation schedule; False when nothing was applied."""
     asset = event.data.asset
     asset_id, org_id = UUID(asset.id), UUID(event.orgid)
-    if not await repo.claim_event(conn, "depreciation", UUID(event.id)):
+    if not await repo.claim_event(conn, ConsumerName.DEPRECIATION, UUID(event.id)):
         return False
-    stored = await repo.projected_version(conn, "asset_depreciation", asset_id)
+    stored = await repo.depreciation_version(conn, asset_id)
     if stored is not None and stored >= event.data.version:
         return False
     if event.type is EventType.ASSET_DELETED:
-        await repo.bury(conn, "asset_depreciation", asset_id, org_id, event.data.version)
+        await repo.bury_depreciation(conn, asset_id, org_id, event.data.version)
         return True
     plan = plan_of(asset)
     row = repo.DepreciationRow(
@@ -88,7 +89,7 @@ def _schedule_name(value: DepreciationSchedule | None) -> str | None:
 
 async def apply_audit(conn: Conn, event: AssetChangeEvent) -> bool:
     """Write the audit entry of a change; every version is kept, each once."""
-    if not await repo.claim_event(conn, "audit", UUID(event.id)):
+    if not await repo.claim_event(conn, ConsumerName.AUDIT, UUID(event.id)):
         return False
     await repo.insert_audit_entry(
         conn,
