@@ -22,7 +22,7 @@ from shared.repositories import projections as projections_repo
 from shared.services import organisations
 from shared.services.coverage_notices import due_notices, sweep
 from shared.settings import Settings
-from shared.topology import Topology, declare_exchange
+from shared.topology import CONSUMERS, Topology, declare_exchange
 from tests.conftest import EventTap, TapFactory, Tenant, TenantFactory, poll
 
 
@@ -806,7 +806,7 @@ async def test_an_event_that_is_not_valid_is_dead_lettered_with_the_reason(
         channel = await connection.channel()
         exchange = await declare_exchange(channel, topology)
         await exchange.publish(aio_pika.Message(body), routing_key="asset.updated")
-        for consumer in ("lifecycle", "depreciation", "audit"):
+        for consumer in CONSUMERS:
             dead = await channel.declare_queue(
                 topology.dead_letter_queue(consumer), durable=True, arguments={"x-queue-type": "quorum"}
             )
@@ -1045,9 +1045,9 @@ async def test_deleted_assets_get_no_notices(
 def cli_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": settings.database_url,
+        "DATABASE_URL": settings.database_url.get_secret_value(),
         "EVENTS_PREFIX": settings.events_prefix,
-        "AMQP_URL": os.environ.get("AMQP_URL", settings.amqp_url),
+        "AMQP_URL": os.environ.get("AMQP_URL", settings.amqp_url.get_secret_value()),
         "LOG_LEVEL": "WARNING",
     }
 

@@ -304,8 +304,8 @@ async def test_redelivered_events_are_applied_once(
         entries_before = (await history_before.json())["data"]
         assert len(entries_before) == 2
 
-        skipped = {c: _consumed(registry, c, "skipped") for c in CONSUMERS}
-        applied = {c: _consumed(registry, c, "applied") for c in CONSUMERS}
+        skipped = {c.value: _consumed(registry, c, "skipped") for c in CONSUMERS}
+        applied = {c.value: _consumed(registry, c, "applied") for c in CONSUMERS}
         assert applied["audit"] == 2
         # The same messages again, twice each: what a redelivery after a lost ack looks like.
         for event in (created, updated, created, updated):
@@ -315,7 +315,7 @@ async def test_redelivered_events_are_applied_once(
             return all(_consumed(registry, c, "skipped") >= skipped[c] + 4 for c in CONSUMERS)
 
         await poll(skipped_all)
-        assert {c: _consumed(registry, c, "applied") for c in CONSUMERS} == applied
+        assert {c.value: _consumed(registry, c, "applied") for c in CONSUMERS} == applied
 
         history_after = await client.get(f"/v1/assets/{asset['id']}/history", headers=tenant.auth())
         entries_after = (await history_after.json())["data"]
@@ -480,7 +480,7 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
             shown = await client.get(f"/v1/assets/{asset['id']}", headers=tenant.auth())
             shown_before = (await shown.json())["data"]
 
-            skipped = {c: _consumed(registry, c, "skipped") for c in CONSUMERS}
+            skipped = {c.value: _consumed(registry, c, "skipped") for c in CONSUMERS}
             await _republish(direct, prefix, _body(events[1]), events[1]["type"])
 
             async def handled() -> bool:
@@ -542,8 +542,8 @@ async def test_a_forged_lower_version_with_a_new_id_changes_no_projection(
             {"purchase_price": 999999.99, "warranty_until": "2001-01-01", "depreciation_schedule": "other"}
         )
         stale["data"]["changes"] = {"purchase_price": {"from": 1000, "to": 999999.99}}
-        skipped = {c: _consumed(registry, c, "skipped") for c in CONSUMERS}
-        applied = {c: _consumed(registry, c, "applied") for c in CONSUMERS}
+        skipped = {c.value: _consumed(registry, c, "skipped") for c in CONSUMERS}
+        applied = {c.value: _consumed(registry, c, "applied") for c in CONSUMERS}
         await _republish(direct, prefix, _body(stale), "asset.updated")
         deleted = dict(stale, id=str(uuid.uuid4()), type="asset.deleted")
         deleted["data"] = dict(stale["data"], version=1)
@@ -738,8 +738,8 @@ async def spawn(settings: Settings, prefix: str, tmp_path: Path) -> AsyncIterato
     async def start(amqp_url: str | None = None) -> asyncio.subprocess.Process:
         env = dict(
             os.environ,
-            DATABASE_URL=settings.database_url,
-            AMQP_URL=amqp_url or settings.amqp_url,
+            DATABASE_URL=settings.database_url.get_secret_value(),
+            AMQP_URL=amqp_url or settings.amqp_url.get_secret_value(),
             EVENTS_PREFIX=prefix,
             WORKER_PORT="0",
             WORKER_PREFETCH="20",

@@ -571,7 +571,7 @@ def _listed(output: str, name: str) -> list[str]:
 
 
 async def test_cli_org_and_token_lifecycle(client: TestClient, settings: Settings) -> None:
-    db = settings.database_url
+    db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
     prefix = "Q" + uuid.uuid4().hex[:5].upper()
     made = await cli("org", "create", org, "--prefix", prefix, database_url=db)
@@ -627,7 +627,7 @@ async def test_cli_org_and_token_lifecycle(client: TestClient, settings: Setting
 async def test_cli_revoke_by_id_and_scopes(
     client: TestClient, settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    db = settings.database_url
+    db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
     await organisations.create_organisation(pool, org, "XYZ")
     reader, writer = await asyncio.gather(
@@ -664,7 +664,7 @@ async def test_cli_revoke_by_id_and_scopes(
 async def test_cli_token_with_a_past_expiry_does_not_work(
     client: TestClient, settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    db = settings.database_url
+    db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
     await organisations.create_organisation(pool, org)
     expired, live = await asyncio.gather(
@@ -699,7 +699,7 @@ async def test_cli_token_with_a_past_expiry_does_not_work(
 async def test_cli_refuses_unknown_organisations_and_duplicates(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    db = settings.database_url
+    db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
     await organisations.create_organisation(pool, org)
     unknown, duplicate, bad_scope = await asyncio.gather(

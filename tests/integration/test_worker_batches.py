@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from services.worker.consumer import BATCH_SIZE, LANES, Consumer, lane_of
 from shared.db import Conn
+from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
 from shared.topology import Topology
@@ -115,7 +116,7 @@ async def consumers(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Consumer]
 
     def make(handler: Recorder, max_attempts: int = 5) -> Consumer:
         consumer = Consumer(
-            "lifecycle",
+            ConsumerName.LIFECYCLE,
             handler,
             pool,
             Topology("unused"),
