@@ -32,8 +32,8 @@ DEMO_ORG = "Demo"
 
 
 async def _migrate(settings: Settings) -> None:
-    await ensure_database(settings.database_url)
-    applied = await migrate_database(settings.database_url)
+    await ensure_database(settings.database_url.get_secret_value())
+    applied = await migrate_database(settings.database_url.get_secret_value())
     logger.info("migrations applied" if applied else "schema up to date", extra={"applied": applied})
 
 
@@ -73,7 +73,7 @@ def _mint_hint(org_name: str) -> str:
 
 async def _demo_organisation(settings: Settings) -> None:
     """On the very first start, make an organisation and print a token to try the API with."""
-    async with pool_for(settings.database_url, min_size=1, max_size=1) as pool:
+    async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         existing = await organisations.existing_organisation(pool, DEMO_ORG)
         if existing is not None:
             print(_mint_hint(existing.name), flush=True)
@@ -115,7 +115,7 @@ async def cmd_worker(args: argparse.Namespace) -> None:
 
 
 async def cmd_org_create(args: argparse.Namespace) -> None:
-    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+    async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         org = await organisations.create_organisation(pool, args.name, args.prefix)
     print(f"organisation {org.name} created (prefix {org.prefix})", file=sys.stderr)
 
@@ -126,13 +126,13 @@ def _expiry(value: str) -> dt.datetime:
 
 
 async def cmd_token_create(args: argparse.Namespace) -> None:
-    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+    async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         _, token = await organisations.create_token(pool, args.org, args.scope, args.name, args.expires)
     print(token)
 
 
 async def cmd_token_revoke(args: argparse.Namespace) -> None:
-    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+    async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         revoked = await organisations.revoke_token(pool, args.token)
     if not revoked:
         raise DomainError("no live token matches; give a token id or the token itself")
@@ -140,7 +140,7 @@ async def cmd_token_revoke(args: argparse.Namespace) -> None:
 
 
 async def cmd_token_list(args: argparse.Namespace) -> None:
-    async with pool_for(get_settings().database_url, min_size=1, max_size=1) as pool:
+    async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         tokens = await organisations.list_tokens(pool, args.org)
     for t in tokens:
         state = "revoked" if t.revoked_at else "live"
@@ -149,7 +149,7 @@ async def cmd_token_list(args: argparse.Namespace) -> None:
 
 async def cmd_sweep(args: argparse.Namespace) -> None:
     settings = get_settings()
-    async with pool_for(settings.database_url, min_size=1, max_size=2) as pool:
+    async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=2) as pool:
         count = await sweep(pool, dt.date.today(), settings.expiry_warning_days)
     print(f"lifecycle recomputed for {count} assets", file=sys.stderr)
 

@@ -123,7 +123,7 @@ class OutboxRelay:
     async def _ensure_broker(self) -> None:
         if self._connection is None:
             self._connection = await aio_pika.connect_robust(
-                self._settings.amqp_url, timeout=self._settings.publish_timeout_seconds
+                self._settings.amqp_url.get_secret_value(), timeout=self._settings.publish_timeout_seconds
             )
         if self._exchange is None:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -213,7 +213,7 @@ class OutboxRelay:
         while not stop.is_set():
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._settings.database_url)
+                conn = await asyncpg.connect(self._settings.database_url.get_secret_value())
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_args: self._wake.set())

@@ -3,9 +3,24 @@
 import datetime as dt
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SecretUrl(SecretStr):
+    """A URL that carries a password: shown (repr, str, logs, errors) with the password as ***."""
+
+    def _display(self) -> str:
+        url = self.get_secret_value()
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}{port}"))
+
 
 LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -18,8 +33,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    database_url: str = "postgresql://localhost/assetflow"
-    amqp_url: str = "amqp://guest:guest@localhost/"
+    # Read with .get_secret_value(); anything that prints them shows no password.
+    database_url: SecretUrl = SecretUrl("postgresql://localhost/assetflow")
+    amqp_url: SecretUrl = SecretUrl("amqp://guest:guest@localhost/")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     log_level: LogLevel = "INFO"

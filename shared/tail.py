@@ -13,7 +13,7 @@ async def tail_events(
     settings: Settings, patterns: list[str], stop: asyncio.Event, emit: Callable[[str], None]
 ) -> None:
     """Emit each event body (one JSON document a line) whose routing key matches a pattern."""
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    connection = await aio_pika.connect_robust(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel()
         exchange = await declare_exchange(channel, Topology(settings.events_prefix))

@@ -18,7 +18,9 @@ from shared.settings import Settings
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[POOL] = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
     )
     yield
     await app[POOL].close()

@@ -107,7 +107,7 @@ async def _consume(
     metrics = ConsumerMetrics(registry)
     topology = Topology(settings.events_prefix)
     async with pool_for(
-        settings.database_url, min_size=1, max_size=settings.worker_prefetch // 5 + 4
+        settings.database_url.get_secret_value(), min_size=1, max_size=settings.worker_prefetch // 5 + 4
     ) as pool:
         connection = await _connect(settings, stop)
         if connection is None:
@@ -150,7 +150,7 @@ async def _connect(settings: Settings, stop: asyncio.Event) -> aio_pika.abc.Abst
     delay = 0.5
     while not stop.is_set():
         try:
-            return await aio_pika.connect_robust(settings.amqp_url, timeout=10)
+            return await aio_pika.connect_robust(settings.amqp_url.get_secret_value(), timeout=10)
         except (OSError, aio_pika.exceptions.AMQPError) as exc:
             logger.warning("broker unreachable; retrying", extra={"error": repr(exc), "retry_in_s": delay})
             with contextlib.suppress(TimeoutError):

@@ -47,7 +47,7 @@ async def build_document(app: web.Application) -> None:
     """Build the OpenAPI and AsyncAPI documents once, when every route is known."""
     app[OPENAPI_KEY] = build_openapi(app)
     settings = app[SETTINGS]
-    broker = urlsplit(settings.amqp_url)
+    broker = urlsplit(settings.amqp_url.get_secret_value())
     app[ASYNCAPI_KEY] = build_asyncapi(
         Topology(settings.events_prefix), f"{broker.hostname or 'localhost'}:{broker.port or 5672}"
     )
