@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.api.endpoint import Endpoint, endpoint_of
 from services.api.problems import ProblemDocument
-from services.api.v2.schemas import Detail
+from services.api.v2.schemas import Detail, FieldMessages
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -26,13 +26,27 @@ _ERROR_TEXT = {
 }
 
 
-def _models(specs: list[Endpoint]) -> list[type[BaseModel]]:
-    found: dict[type[BaseModel], None] = {ProblemDocument: None, Detail: None}
+def _models(specs: list[Endpoint]) -> list[tuple[type[BaseModel], str]]:
+    """Each model in the mode it is used in: bodies as they are read (validation), responses and
+    errors as they are written (serialization). A model rendered in a mode it is never used in
+    would be an unreferenced `-Input`/`-Output` twin, which client generators count as a duplicate."""
+    found: dict[tuple[type[BaseModel], str], None] = {
+        (ProblemDocument, "serialization"): None,
+        (Detail, "serialization"): None,
+        (FieldMessages, "serialization"): None,
+    }
     for spec in specs:
-        for model in (spec.body, spec.response):
-            if model is not None:
-                found.setdefault(model)
+        if spec.body is not None:
+            found.setdefault((spec.body, "validation"))
+        if spec.response is not None:
+            found.setdefault((spec.response, "serialization"))
     return list(found)
+
+
+def _titled(definitions: dict[str, Any]) -> dict[str, Any]:
+    """Each component titled by its key: generators name their classes after the title, so a title
+    other than the key (`Listing[AssetV1]`, a model's own `title`) renames or clashes."""
+    return {key: {**schema, "title": key} for key, schema in definitions.items()}
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -53,8 +67,7 @@ def _error_content(dialect: str, status: int) -> dict[str, Any]:
     if dialect != "v2":
         return {"application/problem+json": {"schema": {"$ref": _REF.format(model="ProblemDocument")}}}
     if status == 400:
-        fields = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
-        return {"application/json": {"schema": fields}}
+        return {"application/json": {"schema": {"$ref": _REF.format(model="FieldMessages")}}}
     return {"application/json": {"schema": {"$ref": _REF.format(model="Detail")}}}
 
 
@@ -105,8 +118,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             continue  # the same operation without its trailing slash
         operations.append((route.resource.canonical, route.method.lower(), spec))
     specs = [spec for _, _, spec in operations]
-    inputs = [(m, "validation") for m in _models(specs)] + [(m, "serialization") for m in _models(specs)]
-    refs, definitions = models_json_schema(inputs, ref_template=_REF)  # type: ignore[arg-type]
+    refs, definitions = models_json_schema(_models(specs), ref_template=_REF)  # type: ignore[arg-type]
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec in operations:
         paths.setdefault(path, {})[method] = _operation(spec, path, refs)
@@ -122,7 +134,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": _titled(definitions.get("$defs", {})),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

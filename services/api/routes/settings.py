@@ -20,7 +20,10 @@ _TEMPLATE_HELP = (
 
 
 _PLACEHOLDER = r"\{(?:" + "|".join(PLACEHOLDERS) + r")\}"
-_TEXT = r"(?:[^\s{}N]|" + _PLACEHOLDER + ")*"
+# White space as validate_template has it (str.isspace), spelt out: `\s` differs between regex
+# engines (ECMA-262's, JSON Schema's, leaves out U+001C-U+001F and U+0085 and adds U+FEFF).
+_SPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+_TEXT = r"(?:[^" + _SPACE + r"{}N]|" + _PLACEHOLDER + ")*"
 # The same rule as validate_template, for clients that read the schema: known placeholders only,
 # no white space, and exactly one run of N.
 TEMPLATE_PATTERN = f"^{_TEXT}N+{_TEXT}$"

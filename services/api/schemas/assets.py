@@ -67,9 +67,34 @@ Money = Annotated[
 # stream, PostgreSQL and the usual JSON readers all carry them unchanged (a larger integer made a
 # 500 at the event's serialisation; 1e400 would have been stored as null).
 CUSTOM_NUMBER_LIMIT = 2**63
-CustomNumber = Annotated[float, Field(ge=-CUSTOM_NUMBER_LIMIT, le=CUSTOM_NUMBER_LIMIT - 1)]
+CUSTOM_VALUE_RULE = (
+    "Any JSON value. Its numbers, however deeply nested, must be finite and between "
+    f"{-CUSTOM_NUMBER_LIMIT} and {CUSTOM_NUMBER_LIMIT - 1}; any other is a 400 naming the value's path. "
+    "The bounds are written out for the outermost level only: client generators cannot read a "
+    "recursive schema, so the members of arrays and objects are described here instead."
+)
+# One level spelt out, not recursive, so that client generators can read it (they cannot express a
+# value that contains itself); the server enforces the rule at every depth (`_storable_numbers`).
 CustomValue = TypeAliasType(
-    "CustomValue", "CustomNumber | str | bool | list[CustomValue] | dict[str, CustomValue] | None"
+    "CustomValue",
+    Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "description": CUSTOM_VALUE_RULE,
+                # Integers first, so that generated clients keep them integers (not 5.0).
+                "anyOf": [
+                    {"type": "integer", "minimum": -CUSTOM_NUMBER_LIMIT, "maximum": CUSTOM_NUMBER_LIMIT - 1},
+                    {"type": "number", "minimum": -CUSTOM_NUMBER_LIMIT, "maximum": CUSTOM_NUMBER_LIMIT - 1},
+                    {"type": "string"},
+                    {"type": "boolean"},
+                    {"type": "array", "items": {}},
+                    {"type": "object", "additionalProperties": {}},
+                    {"type": "null"},
+                ],
+            }
+        ),
+    ],
 )
 
 
@@ -99,7 +124,7 @@ CustomFields = Annotated[
     Field(max_length=200),
     AfterValidator(_storable_numbers),
     # Validated as above (any JSON, then one walk over its numbers, for one clear message), and
-    # documented as the recursive CustomValue, which says the same.
+    # documented as CustomValue, which says the same in words where a schema would recurse.
     BeforeValidator(lambda value: value, json_schema_input_type=dict[str, CustomValue]),
     Field(description="Custom field values.", json_schema_extra={"maxProperties": 200}),
 ]

@@ -118,15 +118,38 @@ class RequestBody(BaseModel):
         cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler.resolve_ref_schema(handler(core_schema))
-        for name in cls.not_null:
-            prop = schema.get("properties", {}).get(name, {})
-            kinds = [k for k in prop.pop("anyOf", []) if k.get("type") != "null"]
-            if len(kinds) == 1:
-                prop.update(kinds[0])
-            elif kinds:
-                prop["anyOf"] = kinds
-            prop.pop("default", None)
+        for name, prop in schema.get("properties", {}).items():
+            _flatten_any_of(prop)
+            if name in cls.not_null:
+                kinds = [k for k in prop.pop("anyOf", []) if k.get("type") != "null"]
+                if len(kinds) == 1:
+                    _merge(prop, kinds[0])
+                elif kinds:
+                    prop["anyOf"] = kinds
+                prop.pop("default", None)
         return schema
+
+
+def _merge(prop: dict[str, Any], kind: dict[str, Any]) -> None:
+    """`kind`'s keywords into `prop`, both descriptions kept (what it is, then its default)."""
+    descriptions = [d for d in (kind.get("description"), prop.get("description")) if d]
+    prop.update(kind)
+    if descriptions:
+        prop["description"] = " ".join(dict.fromkeys(descriptions))
+
+
+def _flatten_any_of(prop: dict[str, Any]) -> None:
+    """`anyOf: [{anyOf: [a, b]}, null]` (an optional union) as `anyOf: [a, b, null]`, the shape
+    client generators read best; the inner union's description joins the property's."""
+    kinds: list[dict[str, Any]] = []
+    for kind in prop.get("anyOf", []):
+        if "anyOf" in kind and set(kind) <= {"anyOf", "description"}:
+            kinds += kind["anyOf"]
+            _merge(prop, {key: value for key, value in kind.items() if key == "description"})
+        else:
+            kinds.append(kind)
+    if kinds:
+        prop["anyOf"] = kinds
 
 
 _WHOLE_NUMBER = re.compile(r"^-?[0-9]+$")

@@ -1,6 +1,7 @@
 """Bodies, queries and responses of the v2 dialect, field for field as its document names them."""
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
@@ -37,22 +38,6 @@ Ordering = Literal[
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
-
-
-def _id_of(value: Any) -> Any:
-    """A related object may be written as its id or as the nested object a read returns."""
-    if isinstance(value, dict) and set(value) >= {"id"}:
-        value = value["id"]
-    if isinstance(value, float) and value.is_integer():  # JSON Schema's integer: 3.0 is 3
-        return int(value)
-    return value
-
-
-RelatedId = Annotated[
-    Annotated[int, Field(ge=1, le=2**63 - 1)],
-    BeforeValidator(_id_of),
-    Field(description='The integer id of the related object (or {"id": ...}).'),
-]
 
 
 class V2Query(Query):
@@ -246,23 +231,80 @@ class AssetPage(Paginated[AssetV2 | WarrantyBlock | SupportBlock | str]):  # typ
 # Bodies ------------------------------------------------------------------------------------
 
 
-class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+MAX_ID = 2**63 - 1
+
+
+class RelatedRef(BaseModel):
+    """A related object as a read nests it (`{"id": 3, "name": "Dell"}`): its `id` is the one
+    read; the other members a read shows (those of NamedRef, ContractRef, CategoryRef, OwnerRef)
+    may be sent back and are ignored; any other member is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    name: Any = Field(default=None, description="Ignored.")
+    number: Any = Field(default=None, description="Ignored (a contract's).")
+    subcategory: Any = Field(default=None, description="Ignored (a category's).")
+    email: Any = Field(default=None, description="Ignored (an owner's).")
+    phone_number: Any = Field(default=None, description="Ignored (an owner's).")
+
+
+class UsageStatusRef(BaseModel):
+    """A usage status as a read nests it (`{"id": 3, "name": "In Use"}`): its `id` is the one read,
+    its `name` is ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[int, Field(ge=1, le=len(AssetStatus))]
+    name: Any = Field(default=None, description="Ignored.")
+
+
+def _id_of(nested: type[BaseModel]) -> Callable[[Any], Any]:
+    """A related object may be written as its id or as the nested object a read returns."""
+    members = frozenset(nested.model_fields)
+
+    def read(value: Any) -> Any:
+        if isinstance(value, dict) and "id" in value:
+            if unknown := sorted(set(value) - members):
+                raise ValueError(
+                    f"is not a nested object as a read shows it: {', '.join(map(repr, unknown))} "
+                    f"is not one of its members ({', '.join(sorted(members))})"
+                )
+            value = value["id"]
+        if isinstance(value, float) and value.is_integer():  # JSON Schema's integer: 3.0 is 3
+            return int(value)
+        return value
+
+    return read
+
+
+_Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+_StatusId = Annotated[int, Field(ge=1, le=len(AssetStatus))]
+
+# Documented as what they accept: the integer id, or the nested object a read returns.
+RelatedId = Annotated[
+    _Id,
+    BeforeValidator(_id_of(RelatedRef), json_schema_input_type=_Id | RelatedRef),
+    Field(description="The integer id of the related object, or the nested object a read returns."),
+]
+UsageStatusId = Annotated[
+    _StatusId,
+    BeforeValidator(_id_of(UsageStatusRef), json_schema_input_type=_StatusId | UsageStatusRef),
+    Field(description="1 in_stock … 6 scrapped (see usage_status), or the nested object a read returns."),
+]
+
+
+class TemplateIn(RequestBody):
+    """The custom form of a v2 write and its values."""
 
     id: RelatedId | None = None
     fields: CustomFields = Field(default_factory=dict)
 
 
-UsageStatusId = Annotated[
-    Annotated[int, Field(ge=1, le=len(AssetStatus))],
-    BeforeValidator(_id_of),
-    Field(description="1 in_stock … 6 scrapped (see usage_status)."),
-]
-
-
 class AssetV2Write(RequestBody):
-    """POST and PUT /api/v2/asset/: related objects by integer id. The read-only fields of a read
-    (`id`, `asset_tag`, the statuses, the dates) may be sent back and are ignored."""
+    """POST and PUT /api/v2/asset/: related objects by integer id, or as the nested objects a read
+    returns. The read-only fields of a read (`id`, `asset_tag`, the statuses, the dates) may be sent
+    back and are ignored."""
 
     model_config = ConfigDict(extra="forbid", strict=True, title="AssetV2Write")
     not_null: ClassVar[frozenset[str]] = frozenset(
@@ -435,3 +477,7 @@ class Detail(BaseModel):
     """Django REST framework's error body for everything but validation."""
 
     detail: str
+
+
+class FieldMessages(RootModel[dict[str, list[str]]]):
+    """Django REST framework's validation error: each field or parameter at fault, with its messages."""
