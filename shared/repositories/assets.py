@@ -1,7 +1,6 @@
 """The asset table: reads joined with the catalog, writes, filtered lists and their totals."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -9,7 +8,8 @@ import asyncpg
 from asyncpg.transaction import Transaction
 
 from shared.db import Conn
-from shared.domain.models import Asset, AssetKind, AssetStatus, Page
+from shared.domain.models import Asset, AssetKind, Page
+from shared.domain.queries import AssetFilter, CompanyFilter
 from shared.repositories.rows import set_clause
 
 # Every column a service function may write.
@@ -72,16 +72,6 @@ _SEARCH_TEXT = "lower(a.name || ' ' || a.asset_tag || ' ' || coalesce(a.serial_n
 EXACT_SEARCH_TOTAL_LIMIT = 1_000
 # An estimate this far above the limit is taken as it is, without counting up to the limit.
 TRUSTED_ESTIMATE_ABOVE = 20 * EXACT_SEARCH_TOTAL_LIMIT
-
-
-@dataclass(frozen=True)
-class AssetFilter:
-    """The v1 list filters."""
-
-    q: str | None = None
-    status: AssetStatus | None = None
-    asset_type_id: UUID | None = None
-    kind: AssetKind | None = None
 
 
 async def _page(conn: Conn, where: str, args: list[Any], order: str, limit: int, offset: int) -> list[Asset]:
@@ -269,20 +259,6 @@ async def company_number(conn: Conn, org_id: UUID, company_id: UUID) -> int:
         "SELECT number FROM companies WHERE org_id = $1 AND id = $2", org_id, company_id
     )
     return number
-
-
-@dataclass(frozen=True)
-class CompanyFilter:
-    """The v2 list filters: one company of the organisation, and the document's own parameters."""
-
-    company_number: int
-    number: int | None = None
-    name: str | None = None
-    serial_number: str | None = None
-    manufacturer_name: str | None = None
-    custom_form_id: UUID | None = None
-    custom_form_name: str | None = None
-    custom_form_value: str | None = None
 
 
 # The v2 `ordering` keys and the column each sorts by; ties are broken by the asset number.

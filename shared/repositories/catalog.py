@@ -99,6 +99,29 @@ class CatalogTable(Generic[R]):
         )
 
 
+async def type_codes_taken(conn: Conn, org_id: UUID, base: str) -> set[str]:
+    """The asset-type codes of the organisation that start with `base`, holding a lock on that
+    base until the transaction ends, so that creates of the same base take turns."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"type-code:{org_id}:{base}")
+    codes = await conn.fetchval(
+        "SELECT coalesce(array_agg(code), '{}') FROM asset_types WHERE org_id = $1 AND code LIKE $2",
+        org_id,
+        base + "%",
+    )
+    return set(codes)
+
+
+async def other_companies(conn: Conn, org_id: UUID, company_id: UUID) -> int:
+    """How many companies the organisation has besides this one (its row locked against a
+    concurrent delete of the others)."""
+    await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM companies WHERE org_id = $1 AND id <> $2", org_id, company_id
+        )
+    )
+
+
 ASSET_TYPES = CatalogTable(
     table="asset_types",
     what="asset type",

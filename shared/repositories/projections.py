@@ -10,6 +10,7 @@ from uuid import UUID
 from shared.db import Conn
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period
+from shared.domain.queries import AuditEntry, AuditFilter
 
 
 async def claim_event(conn: Conn, consumer: ConsumerName, event_id: UUID) -> bool:
@@ -222,28 +223,6 @@ async def insert_audit_entry(conn: Conn, entry: dict[str, Any]) -> None:
         entry["changes"],
         entry["at"],
     )
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    asset_id: UUID | None = None
-    action: str | None = None
-    actor: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    event_id: UUID
-    asset_id: UUID
-    action: str
-    actor_id: str | None
-    actor_name: str | None
-    request_id: str | None
-    version: int
-    changes: dict[str, Any]
-    at: dt.datetime
 
 
 async def list_audit(

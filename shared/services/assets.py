@@ -14,11 +14,11 @@ from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
 from shared.domain.depreciation import fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
+from shared.domain.queries import AssetFilter, CompanyFilter
 from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound
 from shared.events import EventType
 from shared.repositories import assets as repo
 from shared.repositories import organisations as orgs
-from shared.repositories.assets import AssetFilter, CompanyFilter
 from shared.repositories.catalog import (
     ASSET_TYPES,
     BUSINESS_UNITS,

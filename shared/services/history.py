@@ -11,10 +11,10 @@ from shared.db import Database
 from shared.domain.dates import in_utc
 from shared.domain.depreciation import DepreciationPlan, Period, book_value, whole_months_between
 from shared.domain.models import DepreciationSchedule
+from shared.domain.queries import AuditEntry, AuditFilter
 from shared.errors import AssetNotFound, InvalidInput
 from shared.repositories import assets as assets_repo
 from shared.repositories import projections as repo
-from shared.repositories.projections import AuditEntry, AuditFilter
 from shared.services.references import parse_id
 
 

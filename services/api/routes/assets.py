@@ -10,7 +10,7 @@ from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
 from services.api.schemas.common import Listing, Message, Single, listing
 from shared.asset_v1 import AssetV1, asset_v1
 from shared.domain.models import Principal, Scope
-from shared.repositories.assets import AssetFilter
+from shared.domain.queries import AssetFilter
 from shared.services import assets as service
 from shared.services.references import parse_id
 

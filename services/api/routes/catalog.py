@@ -13,19 +13,7 @@ from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
 from shared.domain.models import Principal, Scope
-from shared.repositories.catalog import (
-    ASSET_TYPES,
-    BUSINESS_UNITS,
-    COMPANIES,
-    CONTRACTS,
-    CUSTOM_FORMS,
-    MANUFACTURERS,
-    MODELS,
-    PEOPLE,
-    VENDORS,
-    CatalogTable,
-)
-from shared.services import catalog as service
+from shared.services import catalog
 
 
 @dataclass(frozen=True)
@@ -34,7 +22,7 @@ class CatalogResource:
 
     path: str
     noun: str
-    table: CatalogTable[Any]
+    use_cases: catalog.Catalog[Any]
     create: type[BaseModel]
     patch: type[BaseModel]
     out: type[BaseModel]
@@ -51,7 +39,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/asset-types",
         "asset type",
-        ASSET_TYPES,
+        catalog.ASSET_TYPES,
         schemas.AssetTypeCreate,
         schemas.AssetTypePatch,
         schemas.AssetTypeOut,
@@ -60,7 +48,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/manufacturers",
         "manufacturer",
-        MANUFACTURERS,
+        catalog.MANUFACTURERS,
         schemas.ManufacturerCreate,
         schemas.ManufacturerPatch,
         schemas.ManufacturerOut,
@@ -69,19 +57,25 @@ RESOURCES = (
     CatalogResource(
         "/v1/models",
         "model",
-        MODELS,
+        catalog.MODELS,
         schemas.ModelCreate,
         schemas.ModelPatch,
         schemas.ModelOut,
         schemas.model_out,
     ),
     CatalogResource(
-        "/v1/users", "user", PEOPLE, schemas.UserCreate, schemas.UserPatch, schemas.UserOut, schemas.user_out
+        "/v1/users",
+        "user",
+        catalog.PEOPLE,
+        schemas.UserCreate,
+        schemas.UserPatch,
+        schemas.UserOut,
+        schemas.user_out,
     ),
     CatalogResource(
         "/v1/companies",
         "company",
-        COMPANIES,
+        catalog.COMPANIES,
         schemas.NamedCreate,
         schemas.NamedPatch,
         schemas.CompanyOut,
@@ -90,7 +84,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/vendors",
         "vendor",
-        VENDORS,
+        catalog.VENDORS,
         schemas.NamedCreate,
         schemas.NamedPatch,
         schemas.VendorOut,
@@ -99,7 +93,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/contracts",
         "contract",
-        CONTRACTS,
+        catalog.CONTRACTS,
         schemas.ContractCreate,
         schemas.ContractPatch,
         schemas.ContractOut,
@@ -109,7 +103,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/business-units",
         "business unit",
-        BUSINESS_UNITS,
+        catalog.BUSINESS_UNITS,
         schemas.NamedCreate,
         schemas.NamedPatch,
         schemas.BusinessUnitOut,
@@ -118,7 +112,7 @@ RESOURCES = (
     CatalogResource(
         "/v1/custom-forms",
         "custom form",
-        CUSTOM_FORMS,
+        catalog.CUSTOM_FORMS,
         schemas.CustomFormCreate,
         schemas.CustomFormPatch,
         schemas.CustomFormOut,
@@ -143,16 +137,12 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def list_entries(request: web.Request, principal: Principal, query: PageQuery) -> web.Response:
-        page = await service.list_entries(
-            database(request), res.table, principal.org_id, query.limit, query.offset
-        )
+        page = await res.use_cases.list(database(request), principal.org_id, query.limit, query.offset)
         return json_response(listing([res.present(e) for e in page.items], page.total, query))
 
     @endpoint(Endpoint(f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404)))
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await service.get_entry(
-            database(request), res.table, principal.org_id, request.match_info["id"]
-        )
+        entry = await res.use_cases.get(database(request), principal.org_id, request.match_info["id"])
         return json_response({"data": res.present(entry)})
 
     @endpoint(
@@ -167,7 +157,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await service.create_entry(database(request), res.table, principal.org_id, res.values(body))
+        entry = await res.use_cases.create(database(request), principal.org_id, res.values(body))
         return json_response({"data": res.present(entry)}, status=201)
 
     @endpoint(
@@ -181,12 +171,8 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def patch_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await service.update_entry(
-            database(request),
-            res.table,
-            principal.org_id,
-            request.match_info["id"],
-            res.values(body),
+        entry = await res.use_cases.update(
+            database(request), principal.org_id, request.match_info["id"], res.values(body)
         )
         return json_response({"data": res.present(entry)})
 
@@ -201,7 +187,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await service.delete_entry(database(request), res.table, principal.org_id, request.match_info["id"])
+        await res.use_cases.delete(database(request), principal.org_id, request.match_info["id"])
         return json_response({"message": f"{res.noun.capitalize()} deleted."})
 
     item = f"{res.path}/{{id}}"

@@ -17,7 +17,7 @@ from services.api.schemas.history import (
     depreciation_out,
 )
 from shared.domain.models import Principal, Scope
-from shared.repositories.projections import AuditFilter
+from shared.domain.queries import AuditFilter
 from shared.services import history as service
 from shared.services.history import AuditPage
 from shared.services.references import parse_id

@@ -9,7 +9,7 @@ from services.api.schemas.common import IsoDate, Query, iso_parser
 from shared.asset_v1 import MoneyOut
 from shared.domain.depreciation import Period
 from shared.domain.models import DepreciationSchedule
-from shared.repositories.projections import AuditEntry
+from shared.domain.queries import AuditEntry
 from shared.services.history import DepreciationReport
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Entries per page.")]

@@ -23,8 +23,8 @@ from services.api.v2.schemas import (
     AssetV2Write,
 )
 from shared.domain.models import Asset, AssetStatus, CoverageType, Principal, Scope
+from shared.domain.queries import CompanyFilter
 from shared.errors import FieldProblem
-from shared.repositories.assets import CompanyFilter
 from shared.services import assets as service
 
 TAG = "v2: asset"

@@ -24,17 +24,7 @@ from shared.domain.models import (
     Scope,
     Vendor,
 )
-from shared.repositories.catalog import (
-    ASSET_TYPES,
-    BUSINESS_UNITS,
-    COMPANIES,
-    CONTRACTS,
-    CUSTOM_FORMS,
-    PEOPLE,
-    VENDORS,
-    CatalogTable,
-)
-from shared.services import catalog as service
+from shared.services import catalog
 
 
 @dataclass(frozen=True)
@@ -43,7 +33,7 @@ class Companion:
 
     name: str
     noun: str
-    table: CatalogTable[Any]
+    use_cases: catalog.Catalog[Any]
     write: type[s.RequestBody]
     patch: type[s.RequestBody]
     out: type[BaseModel]
@@ -103,11 +93,13 @@ def _form(f: CustomForm) -> dict[str, Any]:
 
 
 COMPANIONS = (
-    Companion("company", "company", COMPANIES, s.V2NamedWrite, s.V2NamedPatch, s.V2NamedOut, _company),
+    Companion(
+        "company", "company", catalog.COMPANIES, s.V2NamedWrite, s.V2NamedPatch, s.V2NamedOut, _company
+    ),
     Companion(
         "category",
         "category",
-        ASSET_TYPES,
+        catalog.ASSET_TYPES,
         s.CategoryWrite,
         s.CategoryPatch,
         s.CategoryOut,
@@ -117,7 +109,7 @@ COMPANIONS = (
     Companion(
         "contract",
         "contract",
-        CONTRACTS,
+        catalog.CONTRACTS,
         s.V2ContractWrite,
         s.V2ContractPatch,
         s.V2ContractOut,
@@ -125,14 +117,20 @@ COMPANIONS = (
         columns={"number": "contract_number", "vendor": "vendor_id"},
         put_defaults={"start_date": None, "end_date": None, "vendor": None},
     ),
-    Companion("vendor", "vendor", VENDORS, s.V2NamedWrite, s.V2NamedPatch, s.V2NamedOut, _named),
+    Companion("vendor", "vendor", catalog.VENDORS, s.V2NamedWrite, s.V2NamedPatch, s.V2NamedOut, _named),
     Companion(
-        "business_unit", "business unit", BUSINESS_UNITS, s.V2NamedWrite, s.V2NamedPatch, s.V2NamedOut, _named
+        "business_unit",
+        "business unit",
+        catalog.BUSINESS_UNITS,
+        s.V2NamedWrite,
+        s.V2NamedPatch,
+        s.V2NamedOut,
+        _named,
     ),
     Companion(
         "asset_owner",
         "asset owner",
-        PEOPLE,
+        catalog.PEOPLE,
         s.OwnerWrite,
         s.OwnerPatch,
         s.OwnerOut,
@@ -143,7 +141,7 @@ COMPANIONS = (
     Companion(
         "custom_form_template",
         "custom form template",
-        CUSTOM_FORMS,
+        catalog.CUSTOM_FORMS,
         s.FormWrite,
         s.FormPatch,
         s.FormOut,
@@ -171,8 +169,8 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )  # type: ignore[name-defined]
     )
     async def list_entries(request: web.Request, principal: Principal, query: s.V2Query) -> web.Response:
-        page = await service.list_entries(
-            database(request), c.table, principal.org_id, query.size, offset_of(query), by_number=True
+        page = await c.use_cases.list(
+            database(request), principal.org_id, query.size, offset_of(query), by_number=True
         )
         return json_response(page_body(request, query, page.total, [c.present(e) for e in page.items]))
 
@@ -187,7 +185,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await service.get_entry(database(request), c.table, principal.org_id, path_number(request))
+        entry = await c.use_cases.get(database(request), principal.org_id, path_number(request))
         return json_response(c.present(entry))
 
     @endpoint(
@@ -204,8 +202,8 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     )
     async def create_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
         with v2_field_names(c.v2_name):
-            entry = await service.create_entry(
-                database(request), c.table, principal.org_id, c.values(body, replace=False)
+            entry = await c.use_cases.create(
+                database(request), principal.org_id, c.values(body, replace=False)
             )
         return json_response(c.present(entry), status=201)
 
@@ -213,8 +211,8 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         request: web.Request, principal: Principal, body: s.RequestBody, replace: bool
     ) -> web.Response:
         with v2_field_names(c.v2_name):
-            entry = await service.update_entry(
-                database(request), c.table, principal.org_id, path_number(request), c.values(body, replace)
+            entry = await c.use_cases.update(
+                database(request), principal.org_id, path_number(request), c.values(body, replace)
             )
         return json_response(c.present(entry))
 
@@ -259,7 +257,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await service.delete_entry(database(request), c.table, principal.org_id, path_number(request))
+        await c.use_cases.delete(database(request), principal.org_id, path_number(request))
         return web.Response(status=204)
 
     yield web.get(base, list_entries, allow_head=False)
