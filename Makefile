@@ -18,6 +18,7 @@ lint: uv
 	$(UV) sync --locked
 	$(UV) run ruff check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser of its own);
 # installed here when missing and CHROMIUM_PATH names none.
