@@ -114,6 +114,12 @@ class _Turn:
         await self._pool.release(conn)
 
 
+async def database_answers(db: Database) -> None:
+    """One round trip to the database; raises when it does not answer."""
+    async with db.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections speak JSON natively, handed out first come, first served."""
     pool = FairPool(

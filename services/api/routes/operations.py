@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from services.api.endpoint import Endpoint, endpoint
 from services.api.keys import METRICS, POOL, RELAY
 from services.api.responses import json_response
+from shared.db import database_answers
 
 logger = logging.getLogger(__name__)
 TAG = "operations"
@@ -34,8 +35,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(_READY_TIMEOUT):
-            async with request.app[POOL].acquire() as conn:
-                await conn.fetchval("SELECT 1")
+            await database_answers(request.app[POOL])
         checks["database"] = "ok"
     except (OSError, TimeoutError, Exception) as exc:  # any failure means not ready
         logger.warning("database not ready", extra={"error": repr(exc)})
