@@ -81,19 +81,49 @@ def amqp_url() -> Iterator[str]:
 EVENTS_PREFIX = f"assetflow-test-{RUN_ID}"
 
 
-@pytest.fixture(scope="session")
-async def broker(amqp_url: str) -> AsyncIterator[str]:
-    """This run's own exchange and queues (prefix EVENTS_PREFIX), deleted at the end."""
-    yield EVENTS_PREFIX
+async def delete_broker_names(amqp_url: str, prefix: str) -> None:
+    """Delete the exchanges and queues of an events prefix."""
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        topology = Topology(EVENTS_PREFIX)
+        topology = Topology(prefix)
         for consumer in CONSUMERS:
             for name in (topology.queue(consumer), topology.dead_letter_queue(consumer)):
                 await channel.queue_delete(name)
         await channel.exchange_delete(topology.exchange)
         await channel.exchange_delete(topology.dead_letter_exchange)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def broker(amqp_url: str) -> AsyncIterator[str]:
+    """This run's own exchange and queues (prefix EVENTS_PREFIX), deleted at the end."""
+    yield EVENTS_PREFIX
+    await delete_broker_names(amqp_url, EVENTS_PREFIX)
+
+
+@pytest.fixture
+async def prefix(amqp_url: str) -> AsyncIterator[str]:
+    """Broker names of a test's own, so that its processes never compete with the session's worker;
+    deleted at the end."""
+    name = f"assetflow-own-{uuid.uuid4().hex[:12]}"
+    yield name
+    await delete_broker_names(amqp_url, name)
+
+
+@pytest.fixture
+async def missing_database(postgres_server_url: str) -> AsyncIterator[str]:
+    """The URL of a database that does not exist yet; dropped at the end if something made it."""
+    name = f"assetflow_new_{uuid.uuid4().hex[:12]}"
+    yield with_database(postgres_server_url, name)
+    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +138,7 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     url = with_database(postgres_server_url, name)
     await migrate_database(url)
     yield url
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -240,6 +266,15 @@ async def event_tap(amqp_url: str, settings: Settings, client: TestClient) -> As
 
     yield make
     await connection.close()
+
+
+async def served_openapi(client: TestClient) -> dict[str, Any]:
+    """The OpenAPI document the app under test serves."""
+    response = await client.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert isinstance(document, dict)
+    return document
 
 
 async def poll(

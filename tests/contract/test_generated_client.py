@@ -34,7 +34,7 @@ from services.api.v2.schemas import (
     UsageStatus,
     UsageStatusRef,
 )
-from tests.conftest import Tenant, poll
+from tests.conftest import Tenant, poll, served_openapi
 
 BIN = Path(sys.executable).parent
 # Measured here (2 cores, shared with other test runs): openapi-python-client 3.5-5.5 s,
@@ -94,18 +94,10 @@ class Generated:
         )
 
 
-async def _document(client: TestClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status == 200
-    document = await response.json()
-    assert isinstance(document, dict)
-    return document
-
-
 @pytest.fixture(scope="module")
 async def generated(client: TestClient, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Generated]:
     """openapi-python-client over the served document, into a folder of this run's own."""
-    document = await _document(client)
+    document = await served_openapi(client)
     folder = tmp_path_factory.mktemp("generated-client")
     (folder / "openapi.json").write_text(json.dumps(document))
     name = f"assetflow_client_{uuid.uuid4().hex[:8]}"
@@ -176,7 +168,7 @@ async def test_openapi_python_client_generates_every_endpoint_without_warnings(g
 async def test_datamodel_code_generator_makes_a_model_of_every_component(
     client: TestClient, tmp_path: Path
 ) -> None:
-    document = await _document(client)
+    document = await served_openapi(client)
     (tmp_path / "openapi.json").write_text(json.dumps(document))
     code, output = await _run(
         str(BIN / "datamodel-codegen"),

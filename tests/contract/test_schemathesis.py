@@ -27,7 +27,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, served_openapi
 
 SEED = 20_260_101
 MAX_EXAMPLES = 25
@@ -272,14 +272,6 @@ def run_schemathesis(
     return report
 
 
-async def _openapi(client: TestClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status == 200
-    spec = await response.json()
-    assert isinstance(spec, dict)
-    return spec
-
-
 def _base_url(client: TestClient) -> str:
     return str(client.make_url("/")).rstrip("/")
 
@@ -347,7 +339,7 @@ def _with_examples(spec: dict[str, Any], node: Any, seen: frozenset[str] = froze
 async def test_api_conforms_to_its_openapi_document(
     client: TestClient, tenant: Tenant, phase: str, dialect: str
 ) -> None:
-    spec = await _openapi(client)
+    spec = await served_openapi(client)
     report = await asyncio.to_thread(
         run_schemathesis, spec, _base_url(client), tenant.token, (phase,), dialect
     )
@@ -456,7 +448,7 @@ def test_read_only_allowance_is_narrow() -> None:
 
 async def test_a_real_failure_fails_the_run(client: TestClient, tenant: Tenant) -> None:
     """The harness is not vacuous: a document the API does not honour makes schemathesis report it."""
-    spec = await _openapi(client)
+    spec = await served_openapi(client)
     operation = copy.deepcopy(spec["paths"]["/v1/assets"]["get"])
     # Promise a member the API never sends.
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]

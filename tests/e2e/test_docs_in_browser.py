@@ -11,6 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page, Request, async_playwright
 
+from tests.conftest import served_openapi
+
 # Rendering takes 1 to 4 s here; a deadline far above it only ends a page that never renders.
 RENDER_MS = 60_000
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -80,7 +82,7 @@ async def _visit(browser: Browser, client: TestClient, path: str) -> _Visit:
 async def test_docs_renders_every_operation_of_the_openapi_document(
     browser: Browser, client: TestClient
 ) -> None:
-    document: dict[str, Any] = await (await client.get("/openapi.json")).json()
+    document = await served_openapi(client)
     expected = {
         (method.upper(), path)
         for path, item in document["paths"].items()

@@ -33,7 +33,7 @@ from shared.db import create_pool, with_database
 from shared.migrate import migrate_database
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_all, declare_exchange
-from tests.conftest import EventTap, TenantFactory, poll
+from tests.conftest import EventTap, TenantFactory, drop_database, poll
 from tests.e2e.tcp_proxy import TcpProxy
 
 # Helpers ---------------------------------------------------------------------------------------
@@ -89,11 +89,7 @@ async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
         await admin.close()
     await migrate_database(with_database(postgres_server_url, name))
     yield name
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture
@@ -108,11 +104,7 @@ async def res_database_url(postgres_server_url: str, template_database: str) -> 
     finally:
         await admin.close()
     yield with_database(postgres_server_url, name)
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture
@@ -128,22 +120,6 @@ async def pool(res_database_url: str) -> AsyncIterator[asyncpg.Pool]:
 def settings(res_database_url: str, amqp_url: str) -> Settings:
     """Overrides the session settings for this module: the test's own database."""
     return Settings(database_url=res_database_url, amqp_url=amqp_url)
-
-
-@pytest.fixture
-async def prefix(amqp_url: str) -> AsyncIterator[str]:
-    """A fresh events prefix; its queues and exchanges are deleted at the end."""
-    name = f"assetflow-res-{uuid.uuid4().hex[:12]}"
-    yield name
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        topology = Topology(name)
-        for consumer in CONSUMERS:
-            for queue in (topology.queue(consumer), topology.dead_letter_queue(consumer)):
-                await channel.queue_delete(queue)
-        await channel.exchange_delete(topology.exchange)
-        await channel.exchange_delete(topology.dead_letter_exchange)
 
 
 @pytest.fixture

@@ -9,52 +9,21 @@ import shutil
 import signal
 import socket
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aio_pika
 import aiohttp
 import asyncpg
 import pytest
 
-from shared.db import create_pool, with_database
+from shared.db import create_pool
 from shared.services import organisations
-from shared.topology import CONSUMERS, Topology
 from tests.conftest import poll
 
 # The console script itself, not `uv run assetflow`: a signal then reaches assetflow, not uv.
 ASSETFLOW = str(Path(sys.executable).with_name("assetflow"))
 DEADLINE = 60.0  # a process start on a loaded 2-core machine takes 5-10 s
 WORKER_OFF_HINT = "or 0 to turn the worker's metrics off"
-
-
-@pytest.fixture
-async def prefix(amqp_url: str) -> AsyncIterator[str]:
-    """Broker names of the test's own, so its worker never competes with the session's."""
-    name = f"assetflow-ports-{uuid.uuid4().hex[:12]}"
-    yield name
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        topology = Topology(name)
-        for consumer in CONSUMERS:
-            for queue in (topology.queue(consumer), topology.dead_letter_queue(consumer)):
-                await channel.queue_delete(queue)
-        await channel.exchange_delete(topology.exchange)
-        await channel.exchange_delete(topology.dead_letter_exchange)
-
-
-@pytest.fixture
-async def dev_database(postgres_server_url: str) -> AsyncIterator[str]:
-    """The URL of a database that does not exist yet (`dev` makes it); dropped at the end."""
-    name = f"assetflow_ports_{uuid.uuid4().hex[:12]}"
-    yield with_database(postgres_server_url, name)
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -133,13 +102,13 @@ async def test_a_taken_port_is_one_line_naming_its_setting_and_exit_code_2(
     taken_setting: str,
     free_setting: str,
     taken_port: int,
-    dev_database: str,
+    missing_database: str,
     postgres_server_url: str,
     amqp_url: str,
     prefix: str,
 ) -> None:
     env = cli_env(
-        dev_database,
+        missing_database,
         amqp_url,
         prefix,
         **{taken_setting: str(taken_port), free_setting: str(free_port())},
@@ -152,15 +121,15 @@ async def test_a_taken_port_is_one_line_naming_its_setting_and_exit_code_2(
     assert stderr.decode().splitlines() == [_in_use(taken_setting, taken_port)], stderr.decode()
     assert process.returncode == 2
     assert stdout == b""  # no token, no hint
-    assert await organisation_names(dev_database, postgres_server_url) == []  # no demo organisation
+    assert await organisation_names(missing_database, postgres_server_url) == []  # no demo organisation
 
 
 @pytest.mark.parametrize("command", ["api", "dev"])
 async def test_an_address_this_machine_lacks_is_one_line_naming_api_host(
-    command: str, dev_database: str, postgres_server_url: str, amqp_url: str, prefix: str
+    command: str, missing_database: str, postgres_server_url: str, amqp_url: str, prefix: str
 ) -> None:
     env = cli_env(
-        dev_database, amqp_url, prefix, API_HOST=NOT_HERE, API_PORT=str(free_port()), WORKER_PORT="0"
+        missing_database, amqp_url, prefix, API_HOST=NOT_HERE, API_PORT=str(free_port()), WORKER_PORT="0"
     )
     process = await asyncio.create_subprocess_exec(
         ASSETFLOW, command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -170,7 +139,7 @@ async def test_an_address_this_machine_lacks_is_one_line_naming_api_host(
     assert stderr.decode().splitlines() == [NOT_HERE_LINE], stderr.decode()
     assert process.returncode == 2
     assert stdout == b""
-    assert await organisation_names(dev_database, postgres_server_url) == []
+    assert await organisation_names(missing_database, postgres_server_url) == []
 
 
 # The second start -----------------------------------------------------------------------------------
@@ -251,20 +220,20 @@ async def dev(tmp_path: Path, amqp_url: str, prefix: str) -> AsyncIterator[list[
 
 async def test_a_second_dev_says_the_demo_organisation_exists_and_how_to_mint_a_token(
     dev: list[DevProcess],
-    dev_database: str,
+    missing_database: str,
     postgres_server_url: str,
     amqp_url: str,
     prefix: str,
     tmp_path: Path,
 ) -> None:
-    first = await start_dev(dev_database, amqp_url, prefix, tmp_path / "first.log")
+    first = await start_dev(missing_database, amqp_url, prefix, tmp_path / "first.log")
     dev.append(first)
     lines = await first.read_until("usl_live_")
     assert "Created organisation 'Demo'. Its token (shown once):" in lines
     await first.serving()
     assert await first.interrupt() == 0, first.log.read_text()
 
-    second = await start_dev(dev_database, amqp_url, prefix, tmp_path / "second.log")
+    second = await start_dev(missing_database, amqp_url, prefix, tmp_path / "second.log")
     dev.append(second)
     lines = await second.read_until("assetflow token create")
     command = "uv run assetflow token create --org Demo --scope assets:read --scope assets:write"
@@ -272,7 +241,7 @@ async def test_a_second_dev_says_the_demo_organisation_exists_and_how_to_mint_a_
     assert not any("usl_live_" in line for line in lines)  # the old token is not shown again
     await second.serving()
     assert await second.interrupt() == 0, second.log.read_text()
-    assert await organisation_names(dev_database, postgres_server_url) == ["Demo"]
+    assert await organisation_names(missing_database, postgres_server_url) == ["Demo"]
 
     # The command given is the real one: run as printed from the project's folder, it mints a token.
     uv, *argv = shlex.split(command)
@@ -280,7 +249,7 @@ async def test_a_second_dev_says_the_demo_organisation_exists_and_how_to_mint_a_
         shutil.which(uv) or pytest.fail("uv is not on the PATH"),
         *argv,
         cwd=Path(__file__).parents[2],
-        env=cli_env(dev_database, amqp_url, prefix, LOG_LEVEL="WARNING"),
+        env=cli_env(missing_database, amqp_url, prefix, LOG_LEVEL="WARNING"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -291,7 +260,7 @@ async def test_a_second_dev_says_the_demo_organisation_exists_and_how_to_mint_a_
 
 async def test_dev_on_a_database_with_other_organisations_names_one_to_mint_a_token_for(
     dev: list[DevProcess],
-    dev_database: str,
+    missing_database: str,
     postgres_server_url: str,
     amqp_url: str,
     prefix: str,
@@ -300,18 +269,18 @@ async def test_dev_on_a_database_with_other_organisations_names_one_to_mint_a_to
     made = await asyncio.create_subprocess_exec(
         ASSETFLOW,
         "migrate",
-        env=cli_env(dev_database, amqp_url, prefix, LOG_LEVEL="WARNING"),
+        env=cli_env(missing_database, amqp_url, prefix, LOG_LEVEL="WARNING"),
         stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await asyncio.wait_for(made.communicate(), timeout=DEADLINE)
     assert made.returncode == 0, stderr.decode()
-    pool = await create_pool(dev_database, min_size=1, max_size=1)
+    pool = await create_pool(missing_database, min_size=1, max_size=1)
     try:
         await organisations.create_organisation(pool, "Acme Corp")
     finally:
         await pool.close()
 
-    started = await start_dev(dev_database, amqp_url, prefix, tmp_path / "dev.log")
+    started = await start_dev(missing_database, amqp_url, prefix, tmp_path / "dev.log")
     dev.append(started)
     lines = await started.read_until("assetflow token create")
     assert lines[-3:] == [
@@ -321,7 +290,7 @@ async def test_dev_on_a_database_with_other_organisations_names_one_to_mint_a_to
     ]
     await started.serving()
     assert await started.interrupt() == 0, started.log.read_text()
-    assert await organisation_names(dev_database, postgres_server_url) == ["Acme Corp"]
+    assert await organisation_names(missing_database, postgres_server_url) == ["Acme Corp"]
 
 
 @pytest.mark.parametrize(

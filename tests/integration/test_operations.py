@@ -20,7 +20,7 @@ from shared.db import ensure_database, with_database
 from shared.migrate import available_migrations, migrate_database
 from shared.services import organisations
 from shared.settings import Settings
-from tests.conftest import Tenant, poll
+from tests.conftest import Tenant, drop_database, poll
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 ALL_VERSIONS = [version for version, _ in available_migrations()]
@@ -444,23 +444,7 @@ async def fresh_database(postgres_server_url: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     yield with_database(postgres_server_url, name)
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-@pytest.fixture
-async def missing_database(postgres_server_url: str) -> AsyncIterator[str]:
-    """The URL of a database that does not exist yet; dropped at the end if something made it."""
-    name = f"assetflow_ops_{uuid.uuid4().hex[:12]}"
-    yield with_database(postgres_server_url, name)
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(postgres_server_url, name)
 
 
 async def _applied(url: str) -> list[str]:
