@@ -3,7 +3,8 @@ every event."""
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -85,9 +86,21 @@ class AssetV1(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @classmethod
+    def of(cls, asset: Asset, today: dt.date) -> Self:
+        """The v1 body of a domain asset: each field is the asset's own of the same name, and the
+        book value is the one of `today`."""
+        values = {**asset.__dict__, "book_value": _book_value(asset, today)}
+        for name in _ID_FIELDS:
+            if values[name] is not None:
+                values[name] = str(values[name])
+        return cls.model_validate(values)
 
-def _text(value: object | None) -> str | None:
-    return None if value is None else str(value)
+    def body(self) -> dict[str, Any]:
+        """The fields as plain values for the JSON writer (shared/jsonio.py): what model_dump()
+        returns, since the model is flat (no nested model, alias or serializer), without its copy.
+        The dict is the model's own: read it, never change it."""
+        return vars(self)
 
 
 def _book_value(asset: Asset, today: dt.date) -> Decimal | None:
@@ -101,60 +114,9 @@ def _book_value(asset: Asset, today: dt.date) -> Decimal | None:
     return book_value(plan, today) if plan else None
 
 
-def asset_v1(asset: Asset, today: dt.date | None = None) -> dict[str, Any]:
-    """The v1 body of an asset, as plain values ready for JSON."""
-    return {
-        "id": str(asset.id),
-        "asset_tag": asset.asset_tag,
-        "name": asset.name,
-        "status": asset.status.value,
-        "asset_type_id": _text(asset.asset_type_id),
-        "asset_type_name": asset.asset_type_name,
-        "asset_kind": asset.asset_kind.value if asset.asset_kind else None,
-        "manufacturer": asset.manufacturer,
-        "model": asset.model,
-        "model_id": _text(asset.model_id),
-        "catalog_manufacturer_name": asset.catalog_manufacturer_name,
-        "catalog_model_name": asset.catalog_model_name,
-        "serial_number": asset.serial_number,
-        "purchase_date": asset.purchase_date,
-        "purchase_price": asset.purchase_price,
-        "warranty_until": asset.warranty_until,
-        "assigned_to": _text(asset.assigned_to),
-        "notes": asset.notes,
-        "custom_fields": asset.custom_fields,
-        "warranty_start_date": asset.warranty_start_date,
-        "support_start_date": asset.support_start_date,
-        "support_end_date": asset.support_end_date,
-        "end_of_life_date": asset.end_of_life_date,
-        "service_start_date": asset.service_start_date,
-        "depreciation_schedule": asset.depreciation_schedule.value if asset.depreciation_schedule else None,
-        "estimated_salvage_value": asset.estimated_salvage_value,
-        "company_id": str(asset.company_id),
-        "contract_id": _text(asset.contract_id),
-        "business_unit_id": _text(asset.business_unit_id),
-        "custom_form_id": _text(asset.custom_form_id),
-        "address": asset.address,
-        "city": asset.city,
-        "country": asset.country,
-        "region": asset.region,
-        "location_description": asset.location_description,
-        "warranty_type": asset.warranty_type.value,
-        "warranty_provider_id": _text(asset.warranty_provider_id),
-        "warranty_contact_phone": asset.warranty_contact_phone,
-        "warranty_contact_email": asset.warranty_contact_email,
-        "warranty_notes": asset.warranty_notes,
-        "support_type": asset.support_type.value,
-        "support_provider_id": _text(asset.support_provider_id),
-        "attached_supplier_id": _text(asset.attached_supplier_id),
-        "support_contact_phone": asset.support_contact_phone,
-        "support_contact_email": asset.support_contact_email,
-        "support_notes": asset.support_notes,
-        "end_of_support_date": asset.end_of_support_date,
-        "financial_notes": asset.financial_notes,
-        "warranty_status": asset.warranty_status,
-        "support_status": asset.support_status,
-        "book_value": _book_value(asset, today or dt.date.today()),
-        "created_at": asset.created_at,
-        "updated_at": asset.updated_at,
-    }
+# The ids a v1 body shows: the domain's UUIDs, written as text.
+_ID_FIELDS = tuple(
+    name
+    for name, field in Asset.model_fields.items()
+    if name in AssetV1.model_fields and field.annotation in (UUID, UUID | None)
+)

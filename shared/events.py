@@ -67,13 +67,17 @@ class AssetChangeData(BaseModel):
     request_id: str = Field(description="The X-Request-ID of the HTTP request that made the change.")
 
 
+# What a coverage notice is about.
+CoverageKind = Literal["warranty", "support"]
+
+
 class CoverageNoticeData(BaseModel):
     """The `data` of the warranty and support expiring and expired events."""
 
     asset_id: str
     asset_tag: str
     name: str
-    coverage: Literal["warranty", "support"]
+    coverage: CoverageKind
     end_date: dt.date = Field(description="The last day of cover.")
     days_left: int = Field(description="Days from today to the end date; negative once expired.")
 

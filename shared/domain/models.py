@@ -214,7 +214,7 @@ class CustomForm(Record):
 
 
 class Asset(Record):
-    """One asset: every column of both dialects, plus the catalog names it is linked to."""
+    """One asset: every column of both dialects, and the numbers and names of what it refers to."""
 
     id: UUID
     number: int
@@ -269,16 +269,25 @@ class Asset(Record):
     financial_notes: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-    # The related objects as the v2 dialect nests them ({id: number, name, ...}), and the v1 id of
-    # the asset's company.
+    # What the asset refers to, read with it: the id of its company, and each other object's
+    # per-organisation number (its v2 id) and the names it is known by; None when there is none.
     company_id: UUID
-    category_ref: dict[str, Any] | None = None
-    contract_ref: dict[str, Any] | None = None
-    owner_ref: dict[str, Any] | None = None
-    business_unit_ref: dict[str, Any] | None = None
-    warranty_provider_ref: dict[str, Any] | None = None
-    support_provider_ref: dict[str, Any] | None = None
-    attached_supplier_ref: dict[str, Any] | None = None
+    asset_type_number: int | None = None
+    asset_type_subcategory: str | None = None
+    contract_number: int | None = None
+    contract_reference: str | None = None  # the contract's own number, a text such as "C-2024-01"
+    assignee_number: int | None = None
+    assignee_name: str | None = None
+    assignee_email: str | None = None
+    assignee_phone: str | None = None
+    business_unit_number: int | None = None
+    business_unit_name: str | None = None
+    warranty_provider_number: int | None = None
+    warranty_provider_name: str | None = None
+    support_provider_number: int | None = None
+    support_provider_name: str | None = None
+    attached_supplier_number: int | None = None
+    attached_supplier_name: str | None = None
     custom_form_number: int | None = None
     # Written by the worker; None until it has seen the asset.
     warranty_status: str | None = None

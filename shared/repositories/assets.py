@@ -30,21 +30,14 @@ _SELECT = """
     SELECT a.*, t.name AS asset_type_name, t.kind AS asset_kind,
            m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name,
            co.id AS company_id,
-           CASE WHEN t.id IS NOT NULL THEN
-               jsonb_build_object('id', t.number, 'name', t.name, 'subcategory', t.subcategory) END
-               AS category_ref,
-           CASE WHEN ct.id IS NOT NULL THEN jsonb_build_object('id', ct.number, 'number', ct.contract_number)
-               END AS contract_ref,
-           CASE WHEN p.id IS NOT NULL THEN jsonb_build_object(
-               'id', p.number, 'name', p.name, 'email', p.email, 'phone_number', p.phone) END AS owner_ref,
-           CASE WHEN bu.id IS NOT NULL THEN jsonb_build_object('id', bu.number, 'name', bu.name) END
-               AS business_unit_ref,
-           CASE WHEN wp.id IS NOT NULL THEN jsonb_build_object('id', wp.number, 'name', wp.name) END
-               AS warranty_provider_ref,
-           CASE WHEN sp.id IS NOT NULL THEN jsonb_build_object('id', sp.number, 'name', sp.name) END
-               AS support_provider_ref,
-           CASE WHEN su.id IS NOT NULL THEN jsonb_build_object('id', su.number, 'name', su.name) END
-               AS attached_supplier_ref,
+           t.number AS asset_type_number, t.subcategory AS asset_type_subcategory,
+           ct.number AS contract_number, ct.contract_number AS contract_reference,
+           p.number AS assignee_number, p.name AS assignee_name, p.email AS assignee_email,
+           p.phone AS assignee_phone,
+           bu.number AS business_unit_number, bu.name AS business_unit_name,
+           wp.number AS warranty_provider_number, wp.name AS warranty_provider_name,
+           sp.number AS support_provider_number, sp.name AS support_provider_name,
+           su.number AS attached_supplier_number, su.name AS attached_supplier_name,
            cf.number AS custom_form_number,
            l.warranty_status, l.support_status,
            d.schedule AS dep_schedule, d.original_cost AS dep_original_cost,

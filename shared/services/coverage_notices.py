@@ -11,7 +11,14 @@ import asyncpg
 from shared.db import Conn
 from shared.domain import lifecycle
 from shared.domain.lifecycle import Notice
-from shared.events import WORKER_SOURCE, EventType, new_event_id
+from shared.events import (
+    WORKER_SOURCE,
+    CoverageKind,
+    CoverageNoticeData,
+    CoverageNoticeEvent,
+    EventType,
+    new_event_id,
+)
 from shared.jsonio import dumps
 from shared.repositories import outbox
 from shared.repositories import projections as repo
@@ -22,29 +29,25 @@ _SWEEP_BATCH = 500
 
 
 async def _publish_notice(
-    conn: Conn, row: repo.LifecycleRow, kind: str, notice: Notice, end: dt.date, days_left: int
+    conn: Conn, row: repo.LifecycleRow, kind: CoverageKind, notice: Notice, end: dt.date, days_left: int
 ) -> None:
-    event_type = EventType(f"asset.{kind}.{notice.value}")
-    event_id = new_event_id()
-    event = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": WORKER_SOURCE,
-        "type": event_type.value,
-        "subject": str(row.asset_id),
-        "time": dt.datetime.now(dt.UTC),
-        "datacontenttype": "application/json",
-        "orgid": str(row.org_id),
-        "data": {
-            "asset_id": str(row.asset_id),
-            "asset_tag": row.asset_tag,
-            "name": row.name,
-            "coverage": kind,
-            "end_date": end,
-            "days_left": days_left,
-        },
-    }
-    await outbox.insert_event(conn, UUID(event_id), row.org_id, event_type.value, dumps(event))
+    event = CoverageNoticeEvent(
+        id=new_event_id(),
+        source=WORKER_SOURCE,
+        type=EventType(f"asset.{kind}.{notice.value}"),
+        subject=str(row.asset_id),
+        time=dt.datetime.now(dt.UTC),
+        orgid=str(row.org_id),
+        data=CoverageNoticeData(
+            asset_id=str(row.asset_id),
+            asset_tag=row.asset_tag,
+            name=row.name,
+            coverage=kind,
+            end_date=end,
+            days_left=days_left,
+        ),
+    )
+    await outbox.insert_event(conn, UUID(event.id), row.org_id, event.type.value, dumps(event.model_dump()))
 
 
 async def due_notices(
@@ -54,10 +57,11 @@ async def due_notices(
     warranty = lifecycle.coverage(row.warranty_end_date, today, warn_days)
     support = lifecycle.coverage(row.support_end_date, today, warn_days)
     marks: dict[str, dt.date | None] = {}
-    for kind, cover, end in (
+    covers: tuple[tuple[CoverageKind, lifecycle.Coverage, dt.date | None], ...] = (
         ("warranty", warranty, row.warranty_end_date),
         ("support", support, row.support_end_date),
-    ):
+    )
+    for kind, cover, end in covers:
         if end is None or cover.notice is Notice.NOTHING or cover.days_left is None:
             continue
         mark = f"{kind}_{cover.notice.value}_for"

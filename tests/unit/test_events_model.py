@@ -24,6 +24,7 @@ from shared.events import (
     AssetChangeData,
     AssetChangeEvent,
     CloudEvent,
+    CoverageKind,
     CoverageNoticeData,
     CoverageNoticeEvent,
     EventType,
@@ -264,10 +265,10 @@ def test_asyncapi_document_uses_from_in_changes() -> None:
 
 
 def _asset_v1_json(asset: Asset) -> dict[str, Any]:
-    from shared.asset_v1 import asset_v1
+    from shared.asset_v1 import AssetV1
     from shared.jsonio import dumps
 
-    return dict(json.loads(dumps(asset_v1(asset, dt.date(2026, 1, 1)))))
+    return dict(json.loads(dumps(AssetV1.of(asset, dt.date(2026, 1, 1)).model_dump())))
 
 
 # --- field_changes -------------------------------------------------------------------------
@@ -365,7 +366,7 @@ async def test_deleted_event_has_the_last_state_and_next_version(captured: _Capt
 
 @pytest.mark.parametrize(("kind", "notice"), [("warranty", Notice.EXPIRING), ("support", Notice.EXPIRED)])
 async def test_coverage_notice_written_by_the_worker_is_a_valid_cloud_event(
-    captured: _Captured, kind: str, notice: Notice
+    captured: _Captured, kind: CoverageKind, notice: Notice
 ) -> None:
     row = LifecycleRow(
         asset_id=ASSET_ID,
@@ -402,7 +403,7 @@ async def test_coverage_notice_written_by_the_worker_is_a_valid_cloud_event(
         asset_id=str(ASSET_ID),
         asset_tag="ACM-2026-000002",
         name="Dell XPS 15",
-        coverage=kind,  # type: ignore[arg-type]
+        coverage=kind,
         end_date=dt.date(2026, 12, 1),
         days_left=days_left,
     )

@@ -1,5 +1,7 @@
 """/v1/assets: list, get, create, patch and delete."""
 
+import datetime as dt
+from typing import Any
 from uuid import UUID
 
 from aiohttp import web
@@ -8,8 +10,8 @@ from services.api.endpoint import Endpoint, caller_of, database, endpoint
 from services.api.responses import json_response
 from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
 from services.api.schemas.common import Listing, Message, Single, listing
-from shared.asset_v1 import AssetV1, asset_v1
-from shared.domain.models import Principal, Scope
+from shared.asset_v1 import AssetV1
+from shared.domain.models import Asset, Principal, Scope
 from shared.domain.queries import AssetFilter
 from shared.services import assets as service
 from shared.services.references import parse_id
@@ -33,14 +35,16 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
     type_id = parse_id(query.asset_type_id) or _NO_TYPE if query.asset_type_id else None
     flt = AssetFilter(q=query.q, status=query.status, asset_type_id=type_id, kind=query.kind)
     page = await service.list_assets(database(request), principal.org_id, flt, query.limit, query.offset)
-    body = listing([asset_v1(a) for a in page.items], page.total, query, page.total_is_estimate)
+    today = dt.date.today()
+    shown = [AssetV1.of(a, today).body() for a in page.items]
+    body = listing(shown, page.total, query, page.total_is_estimate)
     return json_response(body)
 
 
 @endpoint(Endpoint("Get an asset", TAG, Scope.ASSETS_READ, response=Single[AssetV1], errors=(401, 403, 404)))
 async def get_asset(request: web.Request, principal: Principal) -> web.Response:
     asset = await service.get_asset(database(request), principal.org_id, request.match_info["id"])
-    return json_response({"data": asset_v1(asset)})
+    return json_response({"data": _shown(asset)})
 
 
 @endpoint(
@@ -58,7 +62,7 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetCr
     asset = await service.create_asset(
         database(request), caller_of(request, principal), body.model_dump(exclude_unset=True)
     )
-    return json_response({"data": asset_v1(asset)}, status=201)
+    return json_response({"data": _shown(asset)}, status=201)
 
 
 @endpoint(
@@ -79,13 +83,17 @@ async def patch_asset(request: web.Request, principal: Principal, body: AssetPat
         request.match_info["id"],
         body.model_dump(exclude_unset=True),
     )
-    return json_response({"data": asset_v1(asset)})
+    return json_response({"data": _shown(asset)})
 
 
 @endpoint(Endpoint("Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404)))
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
     await service.delete_asset(database(request), caller_of(request, principal), request.match_info["id"])
     return json_response({"message": "Asset deleted."})
+
+
+def _shown(asset: Asset) -> dict[str, Any]:
+    return AssetV1.of(asset, dt.date.today()).body()
 
 
 def routes() -> list[web.RouteDef]:

@@ -11,17 +11,8 @@ from services.api.problems import ApiError, bad_request
 from services.api.responses import json_response
 from services.api.v2.ids import path_number, v2_field_names
 from services.api.v2.paging import offset_of, page_body
-from services.api.v2.present import asset_v2, support_block, warranty_block
-from services.api.v2.schemas import (
-    STATUS_BY_ID,
-    AssetDetail,
-    AssetDetailQuery,
-    AssetListQuery,
-    AssetPage,
-    AssetV2,
-    AssetV2Patch,
-    AssetV2Write,
-)
+from services.api.v2.present import AssetDetail, AssetPage, AssetV2, AssetView, SupportBlock, WarrantyBlock
+from services.api.v2.schemas import STATUS_BY_ID, AssetDetailQuery, AssetListQuery, AssetV2Patch, AssetV2Write
 from shared.domain.models import Asset, AssetStatus, CoverageType, Principal, Scope
 from shared.domain.queries import CompanyFilter
 from shared.errors import FieldProblem
@@ -96,12 +87,16 @@ def _check_company(asset: Asset, company: int) -> None:
         raise ApiError(404, "Not found.")
 
 
-def _shown(asset: Asset, req: str | None) -> dict[str, Any]:
-    if req == "warranty":
-        return warranty_block(asset)
-    if req == "support":
-        return support_block(asset)
-    return asset_v2(asset)
+_SHOWN_BY_REQ: Mapping[str | None, type[AssetView]] = {
+    None: AssetV2,
+    "warranty": WarrantyBlock,
+    "support": SupportBlock,
+}
+
+
+def _shown(asset: Asset, req: str | None = None) -> dict[str, Any]:
+    """The asset, or only its warranty or support block."""
+    return _SHOWN_BY_REQ[req].of(asset).model_dump()
 
 
 def _filter(query: AssetListQuery, serials: bool) -> CompanyFilter:
@@ -183,7 +178,7 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetV2
     values.setdefault("status", AssetStatus.IN_STOCK)
     with v2_field_names(_v2_name):
         asset = await service.create_asset(database(request), caller_of(request, principal), values)
-    return json_response(asset_v2(asset), status=201)
+    return json_response(_shown(asset), status=201)
 
 
 async def _write(
@@ -195,7 +190,7 @@ async def _write(
         asset = await service.update_asset(
             pool, caller_of(request, principal), asset_id, _service_values(body, replace)
         )
-    return json_response(asset_v2(asset))
+    return json_response(_shown(asset))
 
 
 @endpoint(

@@ -9,8 +9,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, S
 from services.api.schemas.assets import CustomFields, Money
 from services.api.schemas.catalog import ContractNumber, FormFields
 from services.api.schemas.common import Email, IsoDate, LongText, Name, Phone, Query, RequestBody, Text
-from shared.asset_v1 import MoneyOut
-from shared.domain.lifecycle import SupportStatus, WarrantyStatus
 from shared.domain.models import AssetStatus, CoverageType, DepreciationSchedule, FieldType
 
 T = TypeVar("T")
@@ -131,101 +129,6 @@ class UsageStatus(BaseModel):
 class Template(BaseModel):
     id: int | None = Field(description="The custom form template, if the asset has one.")
     fields: dict[str, Any]
-
-
-class WarrantyBlock(BaseModel):
-    model_config = ConfigDict(title="AssetWarranty")
-
-    id: int
-    name: str
-    asset_tag: str
-    warranty_status: WarrantyStatus | None
-    warranty_type: CoverageType
-    warranty_provider: NamedRef | None
-    end_of_life_date: dt.date | None
-    warranty_start_date: dt.date | None
-    warranty_end_date: dt.date | None
-    warranty_contact_phone: str | None
-    warranty_contact_email: str | None
-    warranty_notes: str | None
-
-
-class SupportBlock(BaseModel):
-    model_config = ConfigDict(title="AssetSupport")
-
-    id: int
-    name: str
-    asset_tag: str
-    support_status: SupportStatus | None
-    support_type: CoverageType
-    support_provider: NamedRef | None
-    attached_supplier: NamedRef | None
-    end_of_support_date: dt.date | None
-    support_start_date: dt.date | None
-    support_end_date: dt.date | None
-    support_contact_phone: str | None
-    support_contact_email: str | None
-    support_notes: str | None
-
-
-class AssetV2(BaseModel):
-    """An asset as the v2 dialect shows it."""
-
-    model_config = ConfigDict(title="AssetV2")
-
-    id: int
-    name: str
-    company: int
-    contract: ContractRef | None
-    category: CategoryRef | None
-    manufacturer: str | None
-    serial_number: str | None
-    address: str | None
-    city: str | None
-    country: str | None
-    region: str | None
-    location_description: str | None
-    asset_owner: OwnerRef | None
-    business_unit: NamedRef | None
-    warranty_status: WarrantyStatus | None
-    warranty_type: CoverageType
-    warranty_provider: NamedRef | None
-    end_of_life_date: dt.date | None
-    warranty_start_date: dt.date | None
-    warranty_end_date: dt.date | None
-    warranty_contact_phone: str | None
-    warranty_contact_email: str | None
-    warranty_notes: str | None
-    support_status: SupportStatus | None
-    support_type: CoverageType
-    support_provider: NamedRef | None
-    attached_supplier: NamedRef | None
-    end_of_support_date: dt.date | None
-    support_start_date: dt.date | None
-    support_end_date: dt.date | None
-    support_contact_phone: str | None
-    support_contact_email: str | None
-    support_notes: str | None
-    usage_status: UsageStatus
-    asset_tag: str
-    asset_notes: str | None
-    original_cost: MoneyOut | None
-    service_start_date: dt.date | None
-    depreciation_schedule: DepreciationSchedule | None
-    estimated_salvage_value: MoneyOut | None
-    financial_notes: str | None
-    template: Template
-    created_date: dt.datetime
-    modified_date: dt.datetime
-
-
-class AssetDetail(RootModel[AssetV2 | WarrantyBlock | SupportBlock]):
-    """The asset, or only its warranty or support block (`req`)."""
-
-
-class AssetPage(Paginated[AssetV2 | WarrantyBlock | SupportBlock | str]):  # type: ignore[misc]
-    """A page of the list: whole assets, their warranty or support blocks (`req`), or serial
-    numbers (`serial_number=list`)."""
 
 
 # Bodies ------------------------------------------------------------------------------------
