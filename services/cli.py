@@ -23,6 +23,7 @@ from shared.logs import configure_logging
 from shared.migrate import migrate_database
 from shared.services import organisations
 from shared.services.coverage_notices import sweep
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings, get_settings
 from shared.tail import tail_events
 
@@ -74,13 +75,13 @@ def _mint_hint(org_name: str) -> str:
 async def _demo_organisation(settings: Settings) -> None:
     """On the very first start, make an organisation and print a token to try the API with."""
     async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=1) as pool:
-        existing = await organisations.existing_organisation(pool, DEMO_ORG)
+        existing = await organisations.existing_organisation(unit_of_work(pool), DEMO_ORG)
         if existing is not None:
             print(_mint_hint(existing.name), flush=True)
             return
-        await organisations.create_organisation(pool, DEMO_ORG, "LPC")
+        await organisations.create_organisation(unit_of_work(pool), DEMO_ORG, "LPC")
         _, token = await organisations.create_token(
-            pool, DEMO_ORG, ["assets:read", "assets:write"], name="demo"
+            unit_of_work(pool), DEMO_ORG, ["assets:read", "assets:write"], name="demo"
         )
     base = f"http://{settings.api_host}:{settings.api_port}"
     print(
@@ -116,7 +117,7 @@ async def cmd_worker(args: argparse.Namespace) -> None:
 
 async def cmd_org_create(args: argparse.Namespace) -> None:
     async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
-        org = await organisations.create_organisation(pool, args.name, args.prefix)
+        org = await organisations.create_organisation(unit_of_work(pool), args.name, args.prefix)
     print(f"organisation {org.name} created (prefix {org.prefix})", file=sys.stderr)
 
 
@@ -127,13 +128,15 @@ def _expiry(value: str) -> dt.datetime:
 
 async def cmd_token_create(args: argparse.Namespace) -> None:
     async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
-        _, token = await organisations.create_token(pool, args.org, args.scope, args.name, args.expires)
+        _, token = await organisations.create_token(
+            unit_of_work(pool), args.org, args.scope, args.name, args.expires
+        )
     print(token)
 
 
 async def cmd_token_revoke(args: argparse.Namespace) -> None:
     async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
-        revoked = await organisations.revoke_token(pool, args.token)
+        revoked = await organisations.revoke_token(unit_of_work(pool), args.token)
     if not revoked:
         raise DomainError("no live token matches; give a token id or the token itself")
     print("token revoked", file=sys.stderr)
@@ -141,7 +144,7 @@ async def cmd_token_revoke(args: argparse.Namespace) -> None:
 
 async def cmd_token_list(args: argparse.Namespace) -> None:
     async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
-        tokens = await organisations.list_tokens(pool, args.org)
+        tokens = await organisations.list_tokens(unit_of_work(pool), args.org)
     for t in tokens:
         state = "revoked" if t.revoked_at else "live"
         print(f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}")
@@ -150,7 +153,7 @@ async def cmd_token_list(args: argparse.Namespace) -> None:
 async def cmd_sweep(args: argparse.Namespace) -> None:
     settings = get_settings()
     async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=2) as pool:
-        count = await sweep(pool, dt.date.today(), settings.expiry_warning_days)
+        count = await sweep(unit_of_work(pool), dt.date.today(), settings.expiry_warning_days)
     print(f"lifecycle recomputed for {count} assets", file=sys.stderr)
 
 

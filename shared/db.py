@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Generator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -20,25 +20,10 @@ logger = logging.getLogger(__name__)
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
-class Database(Protocol):
-    """Where a use case gets its connection: a pool, or a connection a request already holds."""
+class ConnectionSource(Protocol):
+    """Where a repository gets the connection of one statement or of a whole transaction."""
 
-    def acquire(self) -> AbstractAsyncContextManager[Conn]: ...
-
-
-class HeldConnection:
-    """A connection already taken from the pool, lent again to each use case of one request.
-
-    `acquire()` neither takes another connection nor gives this one back: whoever took it from
-    the pool gives it back, once the request is answered. A request that reads an asset thus
-    takes one connection for its token and its asset, not one for each in turn.
-    """
-
-    def __init__(self, conn: Conn) -> None:
-        self._conn = conn
-
-    def acquire(self) -> AbstractAsyncContextManager[Conn]:
-        return nullcontext(self._conn)
+    def connection(self) -> AbstractAsyncContextManager[Conn]: ...
 
 
 def _encode_json(value: object) -> str:
@@ -114,9 +99,9 @@ class _Turn:
         await self._pool.release(conn)
 
 
-async def database_answers(db: Database) -> None:
+async def database_answers(pool: asyncpg.Pool) -> None:
     """One round trip to the database; raises when it does not answer."""
-    async with db.acquire() as conn:
+    async with pool.acquire() as conn:
         await conn.fetchval("SELECT 1")
 
 

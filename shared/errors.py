@@ -55,3 +55,12 @@ class Conflict(DomainError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class TagTaken(Exception):
+    """An asset tag the organisation already has: a create tries the next counter. Never answered
+    as such; a create that cannot find a free tag fails."""
+
+    def __init__(self, asset_tag: str) -> None:
+        super().__init__(asset_tag)
+        self.asset_tag = asset_tag

@@ -20,6 +20,7 @@ from services.worker.main import run_worker
 from shared.db import create_pool, with_database
 from shared.migrate import migrate_database
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_exchange
 
@@ -190,10 +191,10 @@ def make_tenant(pool: asyncpg.Pool) -> TenantFactory:
 
     async def make(prefix: str | None = None) -> Tenant:
         name = f"org-{uuid.uuid4().hex[:12]}"
-        org = await organisations.create_organisation(pool, name, prefix)
-        _, both = await organisations.create_token(pool, name, ["assets:read", "assets:write"])
-        _, read = await organisations.create_token(pool, name, ["assets:read"], name="read")
-        _, write = await organisations.create_token(pool, name, ["assets:write"], name="write")
+        org = await organisations.create_organisation(unit_of_work(pool), name, prefix)
+        _, both = await organisations.create_token(unit_of_work(pool), name, ["assets:read", "assets:write"])
+        _, read = await organisations.create_token(unit_of_work(pool), name, ["assets:read"], name="read")
+        _, write = await organisations.create_token(unit_of_work(pool), name, ["assets:write"], name="write")
         return Tenant(name, org.id, both, read, write)
 
     return make

@@ -16,15 +16,15 @@ from services.api.keys import POOL
 from services.api.problems import ApiError, bad_request, problems_from_validation
 from services.api.schemas.assets import AMOUNT_RULE, at_most_two_decimals
 from services.api.schemas.common import RequestBody
-from shared.db import Database, HeldConnection
 from shared.domain.models import Caller, Principal, Scope
 from shared.errors import FieldProblem
+from shared.services.unit_of_work import UnitOfWork, unit_of_work
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
-HELD_CONNECTION_KEY = web.RequestKey("held_connection", HeldConnection)
+UNIT_OF_WORK_KEY: web.RequestKey[UnitOfWork] = web.RequestKey("unit_of_work")
 
 JSON_TYPES = ("application/json",)
 
@@ -56,9 +56,10 @@ def caller_of(request: web.Request, principal: Principal) -> Caller:
     )
 
 
-def database(request: web.Request) -> Database:
-    """Where a handler's use cases get their connection: the one the request holds, if any."""
-    return request.get(HELD_CONNECTION_KEY) or request.app[POOL]
+def request_unit(request: web.Request) -> UnitOfWork:
+    """The unit of work of a handler's use cases: the request's own, which takes a connection at
+    its first statement and gives it back once the request is answered."""
+    return request.get(UNIT_OF_WORK_KEY) or unit_of_work(request.app[POOL])
 
 
 def endpoint_of(handler: Any) -> Endpoint | None:

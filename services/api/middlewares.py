@@ -10,13 +10,13 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.api.endpoint import HELD_CONNECTION_KEY, PRINCIPAL_KEY, REQUEST_ID_KEY, endpoint_of
+from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, UNIT_OF_WORK_KEY, endpoint_of
 from services.api.keys import METRICS, POOL
 from services.api.problems import ApiError, render_v1, render_v2
-from shared.db import Database, HeldConnection
 from shared.domain.models import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.organisations import authenticate
+from shared.services.unit_of_work import UnitOfWork, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,11 @@ def _unauthorized(detail: str, token_error: str | None = None) -> ApiError:
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate the bearer token of every route that needs a scope.
 
-    A request without a body keeps the connection that checked its token until its handler has
-    answered, so that a read takes one connection from the pool rather than two in turn. A
-    request with a body gives it back first: no connection waits on a client's upload.
+    Each such request has one unit of work for its use cases, which keeps the connection of its
+    first statement until the handler has answered. A request without a body checks its token
+    through it, so that a read takes one connection from the pool rather than two in turn; a
+    request with a body checks its token on a connection of its own, given back at once: no
+    connection waits on a client's upload.
     """
     spec = endpoint_of(request.match_info.handler)
     if spec is None or spec.scope is None:
@@ -141,21 +143,17 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
     pool = request.app[POOL]
-    if request.body_exists:
-        request[PRINCIPAL_KEY] = await _principal(pool, token)
-        return await handler(request)
-    async with pool.acquire() as conn:
-        held = HeldConnection(conn)
-        request[PRINCIPAL_KEY] = await _principal(held, token)
-        request[HELD_CONNECTION_KEY] = held
+    async with unit_of_work(pool) as uow:
+        request[PRINCIPAL_KEY] = await _principal(unit_of_work(pool) if request.body_exists else uow, token)
+        request[UNIT_OF_WORK_KEY] = uow
         try:
             return await handler(request)
         finally:
-            del request[HELD_CONNECTION_KEY]  # given back to the pool: nobody may lend it again
+            del request[UNIT_OF_WORK_KEY]  # its connection goes back to the pool: nobody may use it again
 
 
-async def _principal(db: Database, token: str) -> Principal:
-    principal = await authenticate(db, token)
+async def _principal(uow: UnitOfWork, token: str) -> Principal:
+    principal = await authenticate(uow, token)
     if principal is None:
         raise _unauthorized("The token is unknown, revoked or expired.", "invalid_token")
     return principal

@@ -3,14 +3,14 @@
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-from shared.db import Conn
 from shared.domain.consumers import ConsumerName
 from shared.events import AssetChangeEvent
 from shared.services import projections
+from shared.services.unit_of_work import UnitOfWork
 from shared.settings import Settings
 
 # Applies one event inside the consumer's transaction; False when it was already applied or stale.
-Handler = Callable[[Conn, AssetChangeEvent], Awaitable[bool]]
+Handler = Callable[[UnitOfWork, AssetChangeEvent], Awaitable[bool]]
 
 
 def handlers(settings: Settings) -> dict[ConsumerName, Handler]:
@@ -19,8 +19,8 @@ def handlers(settings: Settings) -> dict[ConsumerName, Handler]:
     Every consumer's queue is bound to asset.created, asset.updated and asset.deleted.
     """
 
-    async def lifecycle(conn: Conn, event: AssetChangeEvent) -> bool:
-        return await projections.apply_lifecycle(conn, event, dt.date.today(), settings.expiry_warning_days)
+    async def lifecycle(uow: UnitOfWork, event: AssetChangeEvent) -> bool:
+        return await projections.apply_lifecycle(uow, event, dt.date.today(), settings.expiry_warning_days)
 
     return {
         ConsumerName.LIFECYCLE: lifecycle,

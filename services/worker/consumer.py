@@ -29,6 +29,7 @@ from services.worker.bootstrap import Handler
 from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
+from shared.services.unit_of_work import unit_of_work
 from shared.topology import Topology
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,8 @@ class Consumer:
         backoff = 0.1
         while True:
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    return [await self._handler(conn, event) for _, event in deliveries]
+                async with unit_of_work(self._pool) as uow, uow.transaction():
+                    return [await self._handler(uow, event) for _, event in deliveries]
             except TRANSIENT_ERRORS as exc:
                 self._metrics.retried.labels(self.name, "transient").inc()
                 if self._stopping.is_set():

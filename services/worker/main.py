@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import aio_pika
+import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -17,6 +18,7 @@ from shared.db import pool_for
 from shared.event_metrics import ConsumerMetrics
 from shared.listening import ListenAddress, Listener, listen
 from shared.services.coverage_notices import sweep
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import Topology, declare_all
 
@@ -33,14 +35,14 @@ def seconds_until(at: dt.time, now: dt.datetime) -> float:
     return (target - now).total_seconds()
 
 
-async def _daily_sweep(pool: object, settings: Settings, stop: asyncio.Event) -> None:
+async def _daily_sweep(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event) -> None:
     while not stop.is_set():
         delay = seconds_until(settings.sweep_at, dt.datetime.now(dt.UTC))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
             return
         try:
-            await sweep(pool, dt.date.today(), settings.expiry_warning_days)  # type: ignore[arg-type]
+            await sweep(unit_of_work(pool), dt.date.today(), settings.expiry_warning_days)
         except Exception:
             logger.exception("lifecycle sweep failed; it runs again tomorrow or with `assetflow sweep`")
 

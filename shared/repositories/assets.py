@@ -7,9 +7,10 @@ from uuid import UUID
 import asyncpg
 from asyncpg.transaction import Transaction
 
-from shared.db import Conn
+from shared.db import Conn, ConnectionSource
 from shared.domain.models import Asset, AssetKind, Page
 from shared.domain.queries import AssetFilter, CompanyFilter
+from shared.errors import TagTaken
 from shared.repositories.rows import set_clause
 
 # Every column a service function may write.
@@ -90,53 +91,6 @@ def _asset(row: asyncpg.Record) -> Asset:
     return Asset.model_validate(dict(row))
 
 
-async def get_asset(conn: Conn, org_id: UUID, asset_id: UUID) -> Asset | None:
-    row = await conn.fetchrow(f"{_SELECT} WHERE a.org_id = $1 AND a.id = $2", org_id, asset_id)
-    return _asset(row) if row else None
-
-
-async def lock_asset(conn: Conn, org_id: UUID, asset_id: UUID) -> bool:
-    """Lock the row for the rest of the transaction; False when there is no such asset."""
-    found = await conn.fetchval(
-        "SELECT true FROM assets WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, asset_id
-    )
-    return bool(found)
-
-
-async def insert_asset(
-    conn: Conn, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]
-) -> None:
-    """Insert one asset; raises asyncpg.UniqueViolationError if the tag is taken."""
-    for column in values:
-        if column not in WRITABLE_COLUMNS:
-            raise ValueError(f"column {column!r} cannot be written")
-    columns = ", ".join(["id", "org_id", "asset_tag", *values])
-    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 4))
-    await conn.execute(
-        f"INSERT INTO assets ({columns}) VALUES ({placeholders})",
-        asset_id,
-        org_id,
-        asset_tag,
-        *values.values(),
-    )
-
-
-async def update_asset(conn: Conn, org_id: UUID, asset_id: UUID, values: Mapping[str, Any]) -> None:
-    """Write columns of one asset and count the change in its version."""
-    assignments, args = set_clause(values, WRITABLE_COLUMNS, first=3)
-    extra = f"{assignments}, " if assignments else ""
-    await conn.execute(
-        f"UPDATE assets SET {extra}version = version + 1, updated_at = now() WHERE org_id = $1 AND id = $2",
-        org_id,
-        asset_id,
-        *args,
-    )
-
-
-async def delete_asset(conn: Conn, org_id: UUID, asset_id: UUID) -> None:
-    await conn.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", org_id, asset_id)
-
-
 def _filter_clauses(
     alias: str, org_id: UUID, flt: AssetFilter, kind_types: list[UUID]
 ) -> tuple[list[str], list[Any]]:
@@ -164,19 +118,6 @@ def _where(org_id: UUID, flt: AssetFilter, kind_types: list[UUID]) -> tuple[str,
         args.append(f"%{escaped}%")
         clauses.append(f"{_SEARCH_TEXT} LIKE ${len(args)}")
     return " AND ".join(clauses), args
-
-
-async def list_assets(conn: Conn, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
-    """One page, newest first, with the total of all matches."""
-    async with _one_snapshot(conn):
-        kind_types = await _types_of_kind(conn, org_id, flt.kind) if flt.kind else []
-        where, args = _where(org_id, flt, kind_types)
-        items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
-        if flt.q and len(items) < limit and (items or offset == 0):
-            # The last page: what came before it and what it holds are all the matches.
-            return Page[Asset](items=items, total=offset + len(items))
-        total, estimated = await _total(conn, org_id, flt, where, args, kind_types)
-    return Page[Asset](items=items, total=total, total_is_estimate=estimated)
 
 
 def _one_snapshot(conn: Conn) -> Transaction:
@@ -228,32 +169,6 @@ async def _counted_total(conn: Conn, org_id: UUID, flt: AssetFilter, kind_types:
     return int(total)
 
 
-async def asset_type_code(conn: Conn, org_id: UUID, type_id: UUID) -> str | None:
-    return await conn.fetchval("SELECT code FROM asset_types WHERE org_id = $1 AND id = $2", org_id, type_id)
-
-
-async def catalog_model_names(
-    conn: Conn, org_id: UUID, model_id: UUID
-) -> tuple[str, str, UUID | None] | None:
-    """(manufacturer name, model name, asset type) of a catalog model of the organisation."""
-    row = await conn.fetchrow(
-        """SELECT mf.name AS manufacturer, m.name AS model, m.asset_type_id
-           FROM models m JOIN manufacturers mf ON mf.id = m.manufacturer_id
-           WHERE m.org_id = $1 AND m.id = $2""",
-        org_id,
-        model_id,
-    )
-    return (row["manufacturer"], row["model"], row["asset_type_id"]) if row else None
-
-
-async def company_number(conn: Conn, org_id: UUID, company_id: UUID) -> int:
-    """The per-organisation number of a company (the v2 `company`)."""
-    number: int = await conn.fetchval(
-        "SELECT number FROM companies WHERE org_id = $1 AND id = $2", org_id, company_id
-    )
-    return number
-
-
 # The v2 `ordering` keys and the column each sorts by; ties are broken by the asset number.
 ORDERING_COLUMNS = {
     "asset_id": "a.number",
@@ -302,17 +217,6 @@ def _order_by(ordering: str) -> str:
     return tie if column == "a.number" else f"{column} {direction}, {tie}"
 
 
-async def list_company_assets(
-    conn: Conn, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
-) -> Page[Asset]:
-    """One page of a company's assets in the v2 `ordering`, with the exact total."""
-    where, args = _company_where(org_id, flt)
-    async with _one_snapshot(conn):
-        items = await _page(conn, where, args, _order_by(ordering), limit, offset)
-        total = await _company_total(conn, org_id, flt, where, args)
-    return Page[Asset](items=items, total=total)
-
-
 async def _company_total(conn: Conn, org_id: UUID, flt: CompanyFilter, where: str, args: list[Any]) -> int:
     """The exact v2 `count`: the maintained count of a whole company, else counted."""
     if flt == CompanyFilter(company_number=flt.company_number):
@@ -327,35 +231,143 @@ async def _company_total(conn: Conn, org_id: UUID, flt: CompanyFilter, where: st
     return int(total)
 
 
-async def list_serial_numbers(
-    conn: Conn, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
-) -> Page[str]:
-    """The serial numbers of a company's assets that have one."""
-    where, args = _company_where(org_id, flt)
-    where += " AND a.serial_number IS NOT NULL"
-    n = len(args)
-    async with _one_snapshot(conn):
-        rows = await conn.fetch(
-            f"SELECT a.serial_number FROM assets a WHERE {where} ORDER BY {_order_by(ordering)} "
-            f"LIMIT ${n + 1} OFFSET ${n + 2}",
-            *args,
-            limit,
-            offset,
-        )
-        total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
-    return Page[str](items=[r["serial_number"] for r in rows], total=total)
+class AssetRepository:
+    """The organisation's assets, read with their catalog names."""
 
+    def __init__(self, db: ConnectionSource) -> None:
+        self._db = db
 
-async def asset_id_for_number(conn: Conn, org_id: UUID, number: int) -> UUID | None:
-    if not -(2**63) <= number < 2**63:
-        return None
-    found: UUID | None = await conn.fetchval(
-        "SELECT id FROM assets WHERE org_id = $1 AND number = $2", org_id, number
-    )
-    return found
+    async def get(self, org_id: UUID, asset_id: UUID) -> Asset | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(f"{_SELECT} WHERE a.org_id = $1 AND a.id = $2", org_id, asset_id)
+            return _asset(row) if row else None
 
+    async def lock(self, org_id: UUID, asset_id: UUID) -> bool:
+        """Lock the row for the rest of the transaction; False when there is no such asset."""
+        async with self._db.connection() as conn:
+            found = await conn.fetchval(
+                "SELECT true FROM assets WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, asset_id
+            )
+            return bool(found)
 
-async def first_company_number(conn: Conn, org_id: UUID) -> int:
-    """The organisation's first company: where an asset goes when none is named."""
-    number: int = await conn.fetchval("SELECT min(number) FROM companies WHERE org_id = $1", org_id)
-    return number
+    async def insert(self, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]) -> None:
+        """Insert one asset; TagTaken when the organisation already has the tag."""
+        for column in values:
+            if column not in WRITABLE_COLUMNS:
+                raise ValueError(f"column {column!r} cannot be written")
+        columns = ", ".join(["id", "org_id", "asset_tag", *values])
+        placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 4))
+        async with self._db.connection() as conn:
+            try:
+                await conn.execute(
+                    f"INSERT INTO assets ({columns}) VALUES ({placeholders})",
+                    asset_id,
+                    org_id,
+                    asset_tag,
+                    *values.values(),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "assets_org_id_asset_tag_key":
+                    raise TagTaken(asset_tag) from exc
+                raise
+
+    async def update(self, org_id: UUID, asset_id: UUID, values: Mapping[str, Any]) -> None:
+        """Write columns of one asset and count the change in its version."""
+        async with self._db.connection() as conn:
+            assignments, args = set_clause(values, WRITABLE_COLUMNS, first=3)
+            extra = f"{assignments}, " if assignments else ""
+            await conn.execute(
+                f"UPDATE assets SET {extra}version = version + 1, updated_at = now() "
+                "WHERE org_id = $1 AND id = $2",
+                org_id,
+                asset_id,
+                *args,
+            )
+
+    async def delete(self, org_id: UUID, asset_id: UUID) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", org_id, asset_id)
+
+    async def page(self, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
+        """One page, newest first, with the total of all matches."""
+        async with self._db.connection() as conn:
+            async with _one_snapshot(conn):
+                kind_types = await _types_of_kind(conn, org_id, flt.kind) if flt.kind else []
+                where, args = _where(org_id, flt, kind_types)
+                items = await _page(conn, where, args, "a.created_at DESC, a.id DESC", limit, offset)
+                if flt.q and len(items) < limit and (items or offset == 0):
+                    # The last page: what came before it and what it holds are all the matches.
+                    return Page[Asset](items=items, total=offset + len(items))
+                total, estimated = await _total(conn, org_id, flt, where, args, kind_types)
+            return Page[Asset](items=items, total=total, total_is_estimate=estimated)
+
+    async def type_code(self, org_id: UUID, type_id: UUID) -> str | None:
+        async with self._db.connection() as conn:
+            return await conn.fetchval(
+                "SELECT code FROM asset_types WHERE org_id = $1 AND id = $2", org_id, type_id
+            )
+
+    async def model_names(self, org_id: UUID, model_id: UUID) -> tuple[str, str, UUID | None] | None:
+        """(manufacturer name, model name, asset type) of a catalog model of the organisation."""
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                """SELECT mf.name AS manufacturer, m.name AS model, m.asset_type_id
+                   FROM models m JOIN manufacturers mf ON mf.id = m.manufacturer_id
+                   WHERE m.org_id = $1 AND m.id = $2""",
+                org_id,
+                model_id,
+            )
+            return (row["manufacturer"], row["model"], row["asset_type_id"]) if row else None
+
+    async def company_number(self, org_id: UUID, company_id: UUID) -> int:
+        """The per-organisation number of a company (the v2 `company`)."""
+        async with self._db.connection() as conn:
+            number: int = await conn.fetchval(
+                "SELECT number FROM companies WHERE org_id = $1 AND id = $2", org_id, company_id
+            )
+            return number
+
+    async def page_of_company(
+        self, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
+    ) -> Page[Asset]:
+        """One page of a company's assets in the v2 `ordering`, with the exact total."""
+        async with self._db.connection() as conn:
+            where, args = _company_where(org_id, flt)
+            async with _one_snapshot(conn):
+                items = await _page(conn, where, args, _order_by(ordering), limit, offset)
+                total = await _company_total(conn, org_id, flt, where, args)
+            return Page[Asset](items=items, total=total)
+
+    async def serial_numbers(
+        self, org_id: UUID, flt: CompanyFilter, ordering: str, limit: int, offset: int
+    ) -> Page[str]:
+        """The serial numbers of a company's assets that have one."""
+        async with self._db.connection() as conn:
+            where, args = _company_where(org_id, flt)
+            where += " AND a.serial_number IS NOT NULL"
+            n = len(args)
+            async with _one_snapshot(conn):
+                rows = await conn.fetch(
+                    f"SELECT a.serial_number FROM assets a WHERE {where} ORDER BY {_order_by(ordering)} "
+                    f"LIMIT ${n + 1} OFFSET ${n + 2}",
+                    *args,
+                    limit,
+                    offset,
+                )
+                total = await conn.fetchval(f"SELECT count(*) FROM assets a WHERE {where}", *args)
+            return Page[str](items=[r["serial_number"] for r in rows], total=total)
+
+    async def id_for_number(self, org_id: UUID, number: int) -> UUID | None:
+        async with self._db.connection() as conn:
+            if not -(2**63) <= number < 2**63:
+                return None
+            found: UUID | None = await conn.fetchval(
+                "SELECT id FROM assets WHERE org_id = $1 AND number = $2", org_id, number
+            )
+            return found
+
+    async def first_company_number(self, org_id: UUID) -> int:
+        """The organisation's first company: where an asset goes when none is named."""
+        async with self._db.connection() as conn:
+            number: int = await conn.fetchval("SELECT min(number) FROM companies WHERE org_id = $1", org_id)
+            return number

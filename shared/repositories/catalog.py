@@ -1,5 +1,7 @@
-"""Asset types, manufacturers, catalog models and people: the objects assets point at."""
+"""Asset types, manufacturers, catalog models, people, companies, vendors, contracts, business
+units and custom forms: the objects assets point at, each a `CatalogTable`."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -7,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import ConnectionSource
 from shared.domain.models import (
     AssetType,
     BusinessUnit,
@@ -21,6 +23,7 @@ from shared.domain.models import (
     Record,
     Vendor,
 )
+from shared.errors import Conflict
 from shared.repositories.rows import delete_row, update_row
 
 R = TypeVar("R", bound=Record)
@@ -37,89 +40,6 @@ class CatalogTable(Generic[R]):
     writable: tuple[str, ...]
     record: type[R]
     max_number: int = 2**63 - 1  # the largest v2 (integer) id the number column can hold
-
-    def _one(self, row: asyncpg.Record | None) -> R | None:
-        return self.record.model_validate(dict(row)) if row else None
-
-    async def get(self, conn: Conn, org_id: UUID, row_id: UUID) -> R | None:
-        row = await conn.fetchrow(f"{self.select} WHERE x.org_id = $1 AND x.id = $2", org_id, row_id)
-        return self._one(row)
-
-    async def list(
-        self, conn: Conn, org_id: UUID, limit: int, offset: int, by_number: bool = False
-    ) -> Page[R]:
-        """One page; in the table's own order, or by v2 (integer) id."""
-        order_by = "x.number" if by_number else self.order_by
-        rows = await conn.fetch(
-            f"{self.select} WHERE x.org_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3",
-            org_id,
-            limit,
-            offset,
-        )
-        total = await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE org_id = $1", org_id)
-        return Page[R](items=[self.record.model_validate(dict(r)) for r in rows], total=total)
-
-    async def insert(self, conn: Conn, org_id: UUID, values: Mapping[str, Any]) -> UUID:
-        columns = list(values)
-        if any(c not in self.writable for c in columns):
-            raise ValueError(f"{self.table}: cannot write {columns}")
-        placeholders = ", ".join(f"${i}" for i in range(3, len(columns) + 3))
-        new_id = uuid4()
-        await conn.execute(
-            f"INSERT INTO {self.table} (id, org_id{''.join(', ' + c for c in columns)}) "
-            f"VALUES ($1, $2{', ' if columns else ''}{placeholders})",
-            new_id,
-            org_id,
-            *values.values(),
-        )
-        return new_id
-
-    async def update(self, conn: Conn, org_id: UUID, row_id: UUID, values: Mapping[str, Any]) -> bool:
-        return await update_row(conn, self.table, org_id, row_id, values, self.writable)
-
-    async def delete(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
-        return await delete_row(conn, self.table, org_id, row_id, self.what)
-
-    async def id_for_number(self, conn: Conn, org_id: UUID, number: int) -> UUID | None:
-        """The id of the organisation's object with this v2 (integer) id."""
-        if not 1 <= number <= self.max_number:
-            return None
-        found: UUID | None = await conn.fetchval(
-            f"SELECT id FROM {self.table} WHERE org_id = $1 AND number = $2", org_id, number
-        )
-        return found
-
-    async def exists(self, conn: Conn, org_id: UUID, row_id: UUID) -> bool:
-        return bool(
-            await conn.fetchval(
-                f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE org_id = $1 AND id = $2)",
-                org_id,
-                row_id,
-            )
-        )
-
-
-async def type_codes_taken(conn: Conn, org_id: UUID, base: str) -> set[str]:
-    """The asset-type codes of the organisation that start with `base`, holding a lock on that
-    base until the transaction ends, so that creates of the same base take turns."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"type-code:{org_id}:{base}")
-    codes = await conn.fetchval(
-        "SELECT coalesce(array_agg(code), '{}') FROM asset_types WHERE org_id = $1 AND code LIKE $2",
-        org_id,
-        base + "%",
-    )
-    return set(codes)
-
-
-async def other_companies(conn: Conn, org_id: UUID, company_id: UUID) -> int:
-    """How many companies the organisation has besides this one (its row locked against a
-    concurrent delete of the others)."""
-    await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM companies WHERE org_id = $1 AND id <> $2", org_id, company_id
-        )
-    )
 
 
 ASSET_TYPES = CatalogTable(
@@ -209,3 +129,117 @@ CUSTOM_FORMS = CatalogTable(
     writable=("name", "fields"),
     record=CustomForm,
 )
+
+
+def duplicate(what: str, exc: asyncpg.UniqueViolationError) -> Conflict:
+    """A 409 naming the fields whose value is taken (not the database's own key text)."""
+    key = re.search(r"Key \(([^)]*)\)", exc.detail or "")
+    fields = [f.strip() for f in key.group(1).split(",")] if key else []
+    named = " and ".join(f for f in fields if f != "org_id") or "that value"
+    return Conflict(f"Another {what} of this organisation already has this {named}.")
+
+
+class CatalogRepository:
+    """Every catalog table, each read and written as its `CatalogTable` says."""
+
+    def __init__(self, db: ConnectionSource) -> None:
+        self._db = db
+
+    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> R | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(f"{table.select} WHERE x.org_id = $1 AND x.id = $2", org_id, row_id)
+        return table.record.model_validate(dict(row)) if row else None
+
+    async def page(
+        self, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
+    ) -> Page[R]:
+        """One page; in the table's own order, or by v2 (integer) id."""
+        order_by = "x.number" if by_number else table.order_by
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"{table.select} WHERE x.org_id = $1 ORDER BY {order_by} LIMIT $2 OFFSET $3",
+                org_id,
+                limit,
+                offset,
+            )
+            total = await conn.fetchval(f"SELECT count(*) FROM {table.table} WHERE org_id = $1", org_id)
+        return Page[R](items=[table.record.model_validate(dict(r)) for r in rows], total=total)
+
+    async def insert(self, table: CatalogTable[R], org_id: UUID, values: Mapping[str, Any]) -> UUID:
+        """A new row; Conflict naming the fields when a unique value is taken."""
+        columns = list(values)
+        if any(c not in table.writable for c in columns):
+            raise ValueError(f"{table.table}: cannot write {columns}")
+        placeholders = ", ".join(f"${i}" for i in range(3, len(columns) + 3))
+        new_id = uuid4()
+        async with self._db.connection() as conn:
+            try:
+                await conn.execute(
+                    f"INSERT INTO {table.table} (id, org_id{''.join(', ' + c for c in columns)}) "
+                    f"VALUES ($1, $2{', ' if columns else ''}{placeholders})",
+                    new_id,
+                    org_id,
+                    *values.values(),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise duplicate(table.what, exc) from exc
+        return new_id
+
+    async def update(
+        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, values: Mapping[str, Any]
+    ) -> bool:
+        """Write some columns; False when there is no such row, Conflict when a unique value is taken."""
+        async with self._db.connection() as conn:
+            try:
+                return await update_row(conn, table.table, org_id, row_id, values, table.writable)
+            except asyncpg.UniqueViolationError as exc:
+                raise duplicate(table.what, exc) from exc
+
+    async def delete(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> bool:
+        async with self._db.connection() as conn:
+            return await delete_row(conn, table.table, org_id, row_id, table.what)
+
+    async def id_for_number(self, table: CatalogTable[R], org_id: UUID, number: int) -> UUID | None:
+        """The id of the organisation's object with this v2 (integer) id."""
+        if not 1 <= number <= table.max_number:
+            return None
+        async with self._db.connection() as conn:
+            found: UUID | None = await conn.fetchval(
+                f"SELECT id FROM {table.table} WHERE org_id = $1 AND number = $2", org_id, number
+            )
+        return found
+
+    async def exists(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> bool:
+        async with self._db.connection() as conn:
+            return bool(
+                await conn.fetchval(
+                    f"SELECT EXISTS (SELECT 1 FROM {table.table} WHERE org_id = $1 AND id = $2)",
+                    org_id,
+                    row_id,
+                )
+            )
+
+    async def type_codes_taken(self, org_id: UUID, base: str) -> set[str]:
+        """The asset-type codes of the organisation that start with `base`, holding a lock on that
+        base until the transaction ends, so that creates of the same base take turns."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"type-code:{org_id}:{base}"
+            )
+            codes = await conn.fetchval(
+                "SELECT coalesce(array_agg(code), '{}') FROM asset_types WHERE org_id = $1 AND code LIKE $2",
+                org_id,
+                base + "%",
+            )
+        return set(codes)
+
+    async def other_companies(self, org_id: UUID, company_id: UUID) -> int:
+        """How many companies the organisation has besides this one (its row locked against a
+        concurrent delete of the others)."""
+        async with self._db.connection() as conn:
+            await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM companies WHERE org_id = $1 AND id <> $2", org_id, company_id
+                )
+            )

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, ConnectionSource
 from shared.domain.models import ApiToken, Organisation
 
 _ORG_COLUMNS = "id, name, prefix, tag_template, created_at"
@@ -20,104 +20,104 @@ async def _fetch_one(conn: Conn, query: str, *args: Any) -> asyncpg.Record:
     return row
 
 
-async def insert_organisation(conn: Conn, name: str, prefix: str) -> Organisation:
-    """A new organisation with its first company (number 1)."""
-    row = await _fetch_one(
-        conn,
-        f"INSERT INTO organisations (id, name, prefix) VALUES ($1, $2, $3) RETURNING {_ORG_COLUMNS}",
-        uuid4(),
-        name,
-        prefix,
-    )
-    await conn.execute("INSERT INTO companies (org_id, number, name) VALUES ($1, 1, $2)", row["id"], name)
-    return Organisation.model_validate(dict(row))
-
-
-async def find_organisation_by_name(conn: Conn, name: str) -> Organisation | None:
-    row = await conn.fetchrow(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE name = $1", name)
-    return Organisation.model_validate(dict(row)) if row else None
-
-
-async def oldest_organisation(conn: Conn) -> Organisation | None:
-    row = await conn.fetchrow(f"SELECT {_ORG_COLUMNS} FROM organisations ORDER BY created_at LIMIT 1")
-    return Organisation.model_validate(dict(row)) if row else None
-
-
-async def get_organisation(conn: Conn, org_id: UUID) -> Organisation:
-    row = await _fetch_one(conn, f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = $1", org_id)
-    return Organisation.model_validate(dict(row))
-
-
-async def set_tag_template(conn: Conn, org_id: UUID, template: str) -> None:
-    await conn.execute("UPDATE organisations SET tag_template = $2 WHERE id = $1", org_id, template)
-
-
-async def next_tag_counter(conn: Conn, org_id: UUID) -> tuple[int, str, str]:
-    """Take the organisation's next counter value: (counter, template, prefix)."""
-    row = await _fetch_one(
-        conn,
-        """UPDATE organisations SET tag_counter = tag_counter + 1 WHERE id = $1
-           RETURNING tag_counter, tag_template, prefix""",
-        org_id,
-    )
-    return row["tag_counter"], row["tag_template"], row["prefix"]
-
-
-async def insert_token(
-    conn: Conn,
-    org_id: UUID,
-    name: str,
-    token_hash: bytes,
-    scopes: list[str],
-    expires_at: dt.datetime | None,
-) -> ApiToken:
-    row = await _fetch_one(
-        conn,
-        f"""INSERT INTO api_tokens (id, org_id, name, token_hash, scopes, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TOKEN_COLUMNS}""",
-        uuid4(),
-        org_id,
-        name,
-        token_hash,
-        scopes,
-        expires_at,
-    )
-    return ApiToken.model_validate(dict(row))
-
-
 # Run for every authenticated request (the benchmark's raw side runs the same text).
 LIVE_TOKEN_SQL = f"""SELECT {_TOKEN_COLUMNS}, token_hash FROM api_tokens
     WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"""
 
 
-async def find_live_token(conn: Conn, token_hash: bytes) -> tuple[ApiToken, bytes] | None:
-    """The token with this hash if it is neither revoked nor expired, with its stored hash."""
-    row = await conn.fetchrow(LIVE_TOKEN_SQL, token_hash)
-    if row is None:
-        return None
-    values = dict(row)
-    stored = values.pop("token_hash")
-    return ApiToken.model_validate(values), stored
+class OrganisationRepository:
+    """Organisations, their tag template and counter, and their API tokens."""
 
+    def __init__(self, db: ConnectionSource) -> None:
+        self._db = db
 
-async def revoke_token(conn: Conn, token_id: UUID) -> bool:
-    status = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
-    )
-    return bool(status != "UPDATE 0")
+    async def insert(self, name: str, prefix: str) -> Organisation:
+        """A new organisation with its first company (number 1)."""
+        async with self._db.connection() as conn:
+            row = await _fetch_one(
+                conn,
+                f"INSERT INTO organisations (id, name, prefix) VALUES ($1, $2, $3) RETURNING {_ORG_COLUMNS}",
+                uuid4(),
+                name,
+                prefix,
+            )
+            await conn.execute(
+                "INSERT INTO companies (org_id, number, name) VALUES ($1, 1, $2)", row["id"], name
+            )
+            return Organisation.model_validate(dict(row))
 
+    async def find_by_name(self, name: str) -> Organisation | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE name = $1", name)
+            return Organisation.model_validate(dict(row)) if row else None
 
-async def list_tokens(conn: Conn, org_id: UUID) -> list[ApiToken]:
-    rows = await conn.fetch(
-        f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE org_id = $1 ORDER BY created_at", org_id
-    )
-    return [ApiToken.model_validate(dict(r)) for r in rows]
+    async def oldest(self) -> Organisation | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(f"SELECT {_ORG_COLUMNS} FROM organisations ORDER BY created_at LIMIT 1")
+            return Organisation.model_validate(dict(row)) if row else None
 
+    async def get(self, org_id: UUID) -> Organisation:
+        async with self._db.connection() as conn:
+            row = await _fetch_one(conn, f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = $1", org_id)
+            return Organisation.model_validate(dict(row))
 
-async def revoke_token_by_name(conn: Conn, org_id: UUID, name: str) -> int:
-    status = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND name = $2 AND revoked_at IS NULL",
-        org_id,
-        name,
-    )
-    return int(status.split()[-1])
+    async def set_tag_template(self, org_id: UUID, template: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute("UPDATE organisations SET tag_template = $2 WHERE id = $1", org_id, template)
+
+    async def next_tag_counter(self, org_id: UUID) -> tuple[int, str, str]:
+        """Take the organisation's next counter value: (counter, template, prefix)."""
+        async with self._db.connection() as conn:
+            row = await _fetch_one(
+                conn,
+                """UPDATE organisations SET tag_counter = tag_counter + 1 WHERE id = $1
+                   RETURNING tag_counter, tag_template, prefix""",
+                org_id,
+            )
+            return row["tag_counter"], row["tag_template"], row["prefix"]
+
+    async def insert_token(
+        self,
+        org_id: UUID,
+        name: str,
+        token_hash: bytes,
+        scopes: list[str],
+        expires_at: dt.datetime | None,
+    ) -> ApiToken:
+        async with self._db.connection() as conn:
+            row = await _fetch_one(
+                conn,
+                f"""INSERT INTO api_tokens (id, org_id, name, token_hash, scopes, expires_at)
+                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TOKEN_COLUMNS}""",
+                uuid4(),
+                org_id,
+                name,
+                token_hash,
+                scopes,
+                expires_at,
+            )
+            return ApiToken.model_validate(dict(row))
+
+    async def find_live_token(self, token_hash: bytes) -> tuple[ApiToken, bytes] | None:
+        """The token with this hash if it is neither revoked nor expired, with its stored hash."""
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(LIVE_TOKEN_SQL, token_hash)
+            if row is None:
+                return None
+            values = dict(row)
+            stored = values.pop("token_hash")
+            return ApiToken.model_validate(values), stored
+
+    async def revoke_token(self, token_id: UUID) -> bool:
+        async with self._db.connection() as conn:
+            status = await conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
+            )
+            return bool(status != "UPDATE 0")
+
+    async def list_tokens(self, org_id: UUID) -> list[ApiToken]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE org_id = $1 ORDER BY created_at", org_id
+            )
+            return [ApiToken.model_validate(dict(r)) for r in rows]

@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from uuid import UUID
 
-from shared.db import Conn
+from shared.db import Conn, ConnectionSource
 
 NOTIFY_CHANNEL = "assetflow_outbox"
 
@@ -15,19 +15,6 @@ class OutboxRow:
     event_id: UUID
     routing_key: str
     body: bytes
-
-
-async def insert_event(conn: Conn, event_id: UUID, org_id: UUID, routing_key: str, body: bytes) -> None:
-    """Write an event in the caller's transaction and wake the relay when it commits."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, org_id, routing_key, body) VALUES ($1, $2, $3, $4)",
-        event_id,
-        org_id,
-        routing_key,
-        body,
-    )
-    # NOTIFY is delivered at commit, and only if the transaction commits.
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 async def claim_unsent(conn: Conn, limit: int) -> list[OutboxRow]:
@@ -54,3 +41,23 @@ async def prune_sent(conn: Conn, older_than: dt.timedelta) -> int:
 async def backlog(conn: Conn) -> int:
     """How many events wait to be published."""
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+
+
+class OutboxRepository:
+    """Where a use case writes its events: in its own transaction, published once that commits."""
+
+    def __init__(self, db: ConnectionSource) -> None:
+        self._db = db
+
+    async def add(self, event_id: UUID, org_id: UUID, routing_key: str, body: bytes) -> None:
+        """Write an event in the caller's transaction and wake the relay when it commits."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "INSERT INTO outbox (event_id, org_id, routing_key, body) VALUES ($1, $2, $3, $4)",
+                event_id,
+                org_id,
+                routing_key,
+                body,
+            )
+            # NOTIFY is delivered at commit, and only if the transaction commits.
+            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")

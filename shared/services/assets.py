@@ -7,18 +7,13 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
-from shared.db import Conn, Database
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
 from shared.domain.depreciation import fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
 from shared.domain.queries import AssetFilter, CompanyFilter
-from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound
+from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound, TagTaken
 from shared.events import EventType
-from shared.repositories import assets as repo
-from shared.repositories import organisations as orgs
 from shared.repositories.catalog import (
     ASSET_TYPES,
     BUSINESS_UNITS,
@@ -32,6 +27,7 @@ from shared.repositories.catalog import (
 )
 from shared.services.change_events import record_change
 from shared.services.references import parse_id, resolve_reference
+from shared.services.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -53,31 +49,31 @@ ASSET_REFERENCES: dict[str, CatalogTable[Any]] = {
 _TAG_ATTEMPTS = 5
 
 
-async def get_asset(db: Database, org_id: UUID, asset_id: str) -> Asset:
+async def get_asset(uow: UnitOfWork, org_id: UUID, asset_id: str) -> Asset:
     row_id = parse_id(asset_id)
-    async with db.acquire() as conn:
-        asset = await repo.get_asset(conn, org_id, row_id) if row_id else None
+    asset = await uow.assets.get(org_id, row_id) if row_id else None
     if asset is None:
         raise AssetNotFound(asset_id)
     return asset
 
 
-async def list_assets(db: Database, org_id: UUID, flt: AssetFilter, limit: int, offset: int) -> Page[Asset]:
-    async with db.acquire() as conn:
-        return await repo.list_assets(conn, org_id, flt, limit, offset)
+async def list_assets(
+    uow: UnitOfWork, org_id: UUID, flt: AssetFilter, limit: int, offset: int
+) -> Page[Asset]:
+    return await uow.assets.page(org_id, flt, limit, offset)
 
 
 async def _resolve(
-    conn: Conn, org_id: UUID, fields: Mapping[str, Any], current: Asset | None = None
+    uow: UnitOfWork, org_id: UUID, fields: Mapping[str, Any], current: Asset | None = None
 ) -> dict[str, Any]:
     """Check every reference and fill the catalog text from a model (and its type, for an asset
     that has none and is not given one)."""
     values = dict(fields)
     for field, table in ASSET_REFERENCES.items():
         if values.get(field) is not None:
-            values[field] = await resolve_reference(conn, table, org_id, field, values[field])
+            values[field] = await resolve_reference(uow, table, org_id, field, values[field])
     if values.get("model_id") is not None:
-        names = await repo.catalog_model_names(conn, org_id, values["model_id"])
+        names = await uow.assets.model_names(org_id, values["model_id"])
         assert names is not None
         values["manufacturer"], values["model"], model_type = names
         keeps_type = current is not None and current.asset_type_id is not None
@@ -87,15 +83,15 @@ async def _resolve(
         company = values.pop("company_id")
         if company is None:
             raise InvalidInput.one("company_id", "may be left out but not null")
-        values["company_number"] = await repo.company_number(conn, org_id, company)
+        values["company_number"] = await uow.assets.company_number(org_id, company)
     return values
 
 
-async def _check_custom_fields(conn: Conn, org_id: UUID, asset: Asset, field: str) -> None:
+async def _check_custom_fields(uow: UnitOfWork, org_id: UUID, asset: Asset, field: str) -> None:
     """An asset with a custom form holds only that form's fields, each of its type."""
     if asset.custom_form_id is None:
         return
-    form = await CUSTOM_FORMS.get(conn, org_id, asset.custom_form_id)
+    form = await uow.catalog.get(CUSTOM_FORMS, org_id, asset.custom_form_id)
     assert form is not None
     problems = custom_field_problems(form.fields, asset.custom_fields)
     if problems:
@@ -115,86 +111,83 @@ def _check_depreciation(asset: Asset) -> None:
         )
 
 
-async def create_asset(db: Database, caller: Caller, fields: Mapping[str, Any]) -> Asset:
+async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any]) -> Asset:
     """Create an asset with the next tag of the organisation's template."""
     org_id = caller.org_id
     if not fields.get("name"):
         raise InvalidInput.one("name", "is required")
     asset_id = uuid4()
-    async with db.acquire() as conn:
-        values = await _resolve(conn, org_id, fields)
-        if "company_number" not in values:
-            values["company_number"] = await repo.first_company_number(conn, org_id)
-        type_code = (
-            await repo.asset_type_code(conn, org_id, values["asset_type_id"])
-            if values.get("asset_type_id")
-            else None
-        )
-        for attempt in range(1, _TAG_ATTEMPTS + 1):
-            # The counter is taken in its own short transaction so that concurrent creates do
-            # not queue on the organisation's row; a failed create leaves a gap, never a duplicate.
-            counter, template, prefix = await orgs.next_tag_counter(conn, org_id)
-            tag = render_tag(template, TagContext(prefix, type_code, dt.date.today()), counter)
-            try:
-                async with conn.transaction():
-                    await repo.insert_asset(conn, asset_id, org_id, tag, values)
-                    asset = await repo.get_asset(conn, org_id, asset_id)
-                    assert asset is not None
-                    await _check_custom_fields(conn, org_id, asset, "custom_fields")
-                    _check_depreciation(asset)
-                    await record_change(conn, EventType.ASSET_CREATED, caller, None, asset)
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != "assets_org_id_asset_tag_key" or attempt == _TAG_ATTEMPTS:
-                    raise
-                logger.warning("asset tag taken, trying the next counter", extra={"asset_tag": tag})
-                continue
-            return asset
+    values = await _resolve(uow, org_id, fields)
+    if "company_number" not in values:
+        values["company_number"] = await uow.assets.first_company_number(org_id)
+    type_code = (
+        await uow.assets.type_code(org_id, values["asset_type_id"]) if values.get("asset_type_id") else None
+    )
+    for attempt in range(1, _TAG_ATTEMPTS + 1):
+        # The counter is taken in its own short transaction so that concurrent creates do not
+        # queue on the organisation's row; a failed create leaves a gap, never a duplicate.
+        counter, template, prefix = await uow.organisations.next_tag_counter(org_id)
+        tag = render_tag(template, TagContext(prefix, type_code, dt.date.today()), counter)
+        try:
+            async with uow.transaction():
+                await uow.assets.insert(asset_id, org_id, tag, values)
+                asset = await uow.assets.get(org_id, asset_id)
+                assert asset is not None
+                await _check_custom_fields(uow, org_id, asset, "custom_fields")
+                _check_depreciation(asset)
+                await record_change(uow, EventType.ASSET_CREATED, caller, None, asset)
+        except TagTaken:
+            if attempt == _TAG_ATTEMPTS:
+                raise
+            logger.warning("asset tag taken, trying the next counter", extra={"asset_tag": tag})
+            continue
+        return asset
     raise AssertionError("unreachable")
 
 
-async def update_asset(db: Database, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
+async def update_asset(uow: UnitOfWork, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
     """Change some fields of an asset; an explicit None clears a field. No change, no event."""
     org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
-    async with db.acquire() as conn, conn.transaction():
-        if not await repo.lock_asset(conn, org_id, row_id):
+    async with uow.transaction():
+        if not await uow.assets.lock(org_id, row_id):
             raise AssetNotFound(asset_id)
-        before = await repo.get_asset(conn, org_id, row_id)
+        before = await uow.assets.get(org_id, row_id)
         assert before is not None
-        values = await _resolve(conn, org_id, fields, before)
+        values = await _resolve(uow, org_id, fields, before)
         changed = {k: v for k, v in values.items() if getattr(before, k) != v}
         if not changed:
             return before
-        await repo.update_asset(conn, org_id, row_id, changed)
-        after = await repo.get_asset(conn, org_id, row_id)
+        await uow.assets.update(org_id, row_id, changed)
+        after = await uow.assets.get(org_id, row_id)
         assert after is not None
         if changed.keys() & {"custom_fields", "custom_form_id"}:
-            await _check_custom_fields(conn, org_id, after, "custom_fields")
+            await _check_custom_fields(uow, org_id, after, "custom_fields")
         _check_depreciation(after)
-        await record_change(conn, EventType.ASSET_UPDATED, caller, before, after)
+        await record_change(uow, EventType.ASSET_UPDATED, caller, before, after)
     return after
 
 
-async def delete_asset(db: Database, caller: Caller, asset_id: str) -> Asset:
+async def delete_asset(uow: UnitOfWork, caller: Caller, asset_id: str) -> Asset:
     """Delete an asset; returns its last state."""
     org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
-    async with db.acquire() as conn, conn.transaction():
-        if not await repo.lock_asset(conn, org_id, row_id):
+    async with uow.transaction():
+        if not await uow.assets.lock(org_id, row_id):
             raise AssetNotFound(asset_id)
-        last = await repo.get_asset(conn, org_id, row_id)
+        last = await uow.assets.get(org_id, row_id)
         assert last is not None
-        await repo.delete_asset(conn, org_id, row_id)
-        await record_change(conn, EventType.ASSET_DELETED, caller, last, None)
+        await uow.assets.delete(org_id, row_id)
+        await record_change(uow, EventType.ASSET_DELETED, caller, last, None)
     return last
 
 
 async def list_company_assets(
-    db: Database,
+    uow: UnitOfWork,
     org_id: UUID,
     flt: CompanyFilter,
     ordering: str,
@@ -203,13 +196,12 @@ async def list_company_assets(
     custom_form: int | None = None,
 ) -> Page[Asset]:
     """A page of one company's assets (the v2 list); an unknown company is NotFound."""
-    async with db.acquire() as conn:
-        flt = await _company_filter(conn, org_id, flt, custom_form)
-        return await repo.list_company_assets(conn, org_id, flt, ordering, limit, offset)
+    flt = await _company_filter(uow, org_id, flt, custom_form)
+    return await uow.assets.page_of_company(org_id, flt, ordering, limit, offset)
 
 
 async def list_serial_numbers(
-    db: Database,
+    uow: UnitOfWork,
     org_id: UUID,
     flt: CompanyFilter,
     ordering: str,
@@ -218,9 +210,8 @@ async def list_serial_numbers(
     custom_form: int | None = None,
 ) -> Page[str]:
     """The serial numbers of one company's assets (v2 `serial_number=list`)."""
-    async with db.acquire() as conn:
-        flt = await _company_filter(conn, org_id, flt, custom_form)
-        return await repo.list_serial_numbers(conn, org_id, flt, ordering, limit, offset)
+    flt = await _company_filter(uow, org_id, flt, custom_form)
+    return await uow.assets.serial_numbers(org_id, flt, ordering, limit, offset)
 
 
 # Matches no custom form: a filter on a form the organisation does not have finds nothing.
@@ -228,30 +219,28 @@ _NO_FORM = UUID(int=0)
 
 
 async def _company_filter(
-    conn: Conn, org_id: UUID, flt: CompanyFilter, custom_form: int | None
+    uow: UnitOfWork, org_id: UUID, flt: CompanyFilter, custom_form: int | None
 ) -> CompanyFilter:
-    if await COMPANIES.id_for_number(conn, org_id, flt.company_number) is None:
+    if await uow.catalog.id_for_number(COMPANIES, org_id, flt.company_number) is None:
         raise NotFound("Company", str(flt.company_number))
     if custom_form is None:
         return flt
-    form_id = await CUSTOM_FORMS.id_for_number(conn, org_id, custom_form)
+    form_id = await uow.catalog.id_for_number(CUSTOM_FORMS, org_id, custom_form)
     return replace(flt, custom_form_id=form_id or _NO_FORM)
 
 
-async def get_asset_by_number(db: Database, org_id: UUID, number: int) -> Asset:
+async def get_asset_by_number(uow: UnitOfWork, org_id: UUID, number: int) -> Asset:
     """An asset by its v2 (integer) id."""
-    async with db.acquire() as conn:
-        row_id = await repo.asset_id_for_number(conn, org_id, number)
-        asset = await repo.get_asset(conn, org_id, row_id) if row_id else None
+    row_id = await uow.assets.id_for_number(org_id, number)
+    asset = await uow.assets.get(org_id, row_id) if row_id else None
     if asset is None:
         raise AssetNotFound(str(number))
     return asset
 
 
-async def asset_id_for_number(db: Database, org_id: UUID, number: int) -> str:
+async def asset_id_for_number(uow: UnitOfWork, org_id: UUID, number: int) -> str:
     """The v1 id of the asset with this v2 id; AssetNotFound when the organisation has none."""
-    async with db.acquire() as conn:
-        row_id = await repo.asset_id_for_number(conn, org_id, number)
+    row_id = await uow.assets.id_for_number(org_id, number)
     if row_id is None:
         raise AssetNotFound(str(number))
     return str(row_id)

@@ -6,11 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from shared.asset_v1 import DERIVED_FIELDS, AssetV1
-from shared.db import Conn
 from shared.domain.models import Asset, Caller
 from shared.events import SOURCE, Actor, AssetChangeData, AssetChangeEvent, EventType, new_event_id
 from shared.jsonio import dumps
-from shared.repositories import outbox
+from shared.services.unit_of_work import UnitOfWork
 
 # Fields that change on every write and so are not "changes".
 _BOOKKEEPING = frozenset({"id", "created_at", "updated_at"}) | DERIVED_FIELDS
@@ -69,10 +68,8 @@ def change_event(
 
 
 async def record_change(
-    conn: Conn, event_type: EventType, caller: Caller, before: Asset | None, after: Asset | None
+    uow: UnitOfWork, event_type: EventType, caller: Caller, before: Asset | None, after: Asset | None
 ) -> None:
     """Write the event of one asset change to the outbox (inside the change's transaction)."""
     event = change_event(event_type, caller, before, after)
-    await outbox.insert_event(
-        conn, UUID(event.id), caller.org_id, event_type.value, dumps(event.model_dump())
-    )
+    await uow.outbox.add(UUID(event.id), caller.org_id, event_type.value, dumps(event.model_dump()))

@@ -6,9 +6,6 @@ import datetime as dt
 import logging
 from uuid import UUID
 
-import asyncpg
-
-from shared.db import Conn
 from shared.domain import lifecycle
 from shared.domain.lifecycle import Notice
 from shared.events import (
@@ -20,8 +17,8 @@ from shared.events import (
     new_event_id,
 )
 from shared.jsonio import dumps
-from shared.repositories import outbox
-from shared.repositories import projections as repo
+from shared.repositories.projections import LifecycleRow
+from shared.services.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +26,7 @@ _SWEEP_BATCH = 500
 
 
 async def _publish_notice(
-    conn: Conn, row: repo.LifecycleRow, kind: CoverageKind, notice: Notice, end: dt.date, days_left: int
+    uow: UnitOfWork, row: LifecycleRow, kind: CoverageKind, notice: Notice, end: dt.date, days_left: int
 ) -> None:
     event = CoverageNoticeEvent(
         id=new_event_id(),
@@ -47,12 +44,10 @@ async def _publish_notice(
             days_left=days_left,
         ),
     )
-    await outbox.insert_event(conn, UUID(event.id), row.org_id, event.type.value, dumps(event.model_dump()))
+    await uow.outbox.add(UUID(event.id), row.org_id, event.type.value, dumps(event.model_dump()))
 
 
-async def due_notices(
-    conn: Conn, row: repo.LifecycleRow, today: dt.date, warn_days: int
-) -> repo.LifecycleRow:
+async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_days: int) -> LifecycleRow:
     """The row's status as of today; each notice that is due is written to the outbox once per end date."""
     warranty = lifecycle.coverage(row.warranty_end_date, today, warn_days)
     support = lifecycle.coverage(row.support_end_date, today, warn_days)
@@ -67,7 +62,7 @@ async def due_notices(
         mark = f"{kind}_{cover.notice.value}_for"
         if getattr(row, mark) == end:
             continue  # already told for this end date
-        await _publish_notice(conn, row, kind, cover.notice, end, cover.days_left)
+        await _publish_notice(uow, row, kind, cover.notice, end, cover.days_left)
         marks[mark] = end
     return dataclasses.replace(
         row,
@@ -80,15 +75,15 @@ async def due_notices(
     )
 
 
-async def sweep(pool: asyncpg.Pool, today: dt.date, warn_days: int) -> int:
+async def sweep(uow: UnitOfWork, today: dt.date, warn_days: int) -> int:
     """Recompute every lifecycle row last computed before today; returns how many."""
     done = 0
     after: UUID | None = None
     while True:
-        async with pool.acquire() as conn, conn.transaction():
-            rows = await repo.lifecycle_due(conn, today, after, _SWEEP_BATCH)
+        async with uow.transaction():
+            rows = await uow.projections.lifecycle_due(today, after, _SWEEP_BATCH)
             for row in rows:
-                await repo.save_lifecycle(conn, await due_notices(conn, row, today, warn_days))
+                await uow.projections.save_lifecycle(await due_notices(uow, row, today, warn_days))
         done += len(rows)
         if len(rows) < _SWEEP_BATCH:
             break

@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from shared.db import Database
 from shared.domain.dates import in_utc
 from shared.domain.depreciation import DepreciationPlan, Period, book_value, whole_months_between
 from shared.domain.models import DepreciationSchedule
 from shared.domain.queries import AuditEntry, AuditFilter
 from shared.errors import AssetNotFound, InvalidInput
-from shared.repositories import assets as assets_repo
-from shared.repositories import projections as repo
 from shared.services.references import parse_id
+from shared.services.unit_of_work import UnitOfWork
 
 
 def encode_cursor(entry: AuditEntry) -> str:
@@ -43,25 +41,23 @@ class AuditPage:
 
 
 async def audit_log(
-    db: Database, org_id: UUID, flt: AuditFilter, cursor: str | None, limit: int
+    uow: UnitOfWork, org_id: UUID, flt: AuditFilter, cursor: str | None, limit: int
 ) -> AuditPage:
     after = decode_cursor(cursor) if cursor else None
-    async with db.acquire() as conn:
-        entries = await repo.list_audit(conn, org_id, flt, after, limit + 1)
+    entries = await uow.projections.list_audit(org_id, flt, after, limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
     return AuditPage(entries, encode_cursor(entries[-1]) if more else None)
 
 
 async def asset_history(
-    db: Database, org_id: UUID, asset_id: str, cursor: str | None, limit: int
+    uow: UnitOfWork, org_id: UUID, asset_id: str, cursor: str | None, limit: int
 ) -> AuditPage:
     """One asset's entries, also after it was deleted; 404 for an asset never seen."""
     row_id = parse_id(asset_id)
-    async with db.acquire() as conn:
-        if row_id is None or not await repo.asset_ever_existed(conn, org_id, row_id):
-            raise AssetNotFound(asset_id)
-    return await audit_log(db, org_id, AuditFilter(asset_id=row_id), cursor, limit)
+    if row_id is None or not await uow.projections.asset_ever_existed(org_id, row_id):
+        raise AssetNotFound(asset_id)
+    return await audit_log(uow, org_id, AuditFilter(asset_id=row_id), cursor, limit)
 
 
 @dataclass(frozen=True)
@@ -79,14 +75,13 @@ class DepreciationReport:
     periods: list[Period]
 
 
-async def depreciation(db: Database, org_id: UUID, asset_id: str, as_of: dt.date) -> DepreciationReport:
+async def depreciation(uow: UnitOfWork, org_id: UUID, asset_id: str, as_of: dt.date) -> DepreciationReport:
     """The asset's schedule and its book value on a date; nulls until the worker computed one."""
     row_id = parse_id(asset_id)
-    async with db.acquire() as conn:
-        asset = await assets_repo.get_asset(conn, org_id, row_id) if row_id else None
-        if asset is None or row_id is None:
-            raise AssetNotFound(asset_id)
-        found = await repo.get_depreciation(conn, row_id)
+    asset = await uow.assets.get(org_id, row_id) if row_id else None
+    if asset is None or row_id is None:
+        raise AssetNotFound(asset_id)
+    found = await uow.projections.get_depreciation(row_id)
     row, periods = found if found else (None, [])
     plan = None
     if row and row.schedule and row.original_cost is not None and row.service_start_date:

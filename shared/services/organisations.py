@@ -4,12 +4,11 @@ import datetime as dt
 import re
 from uuid import UUID
 
-from shared.db import Database
 from shared.domain.asset_tags import TemplateError, validate_template
 from shared.domain.models import ApiToken, Organisation, Principal, Scope
 from shared.domain.tokens import hash_token, hashes_match, mint_token
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.repositories import organisations as repo
+from shared.services.unit_of_work import UnitOfWork
 
 PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{1,10}$")
 
@@ -20,7 +19,7 @@ def default_prefix(name: str) -> str:
     return letters[:3] or "AST"
 
 
-async def create_organisation(db: Database, name: str, prefix: str | None = None) -> Organisation:
+async def create_organisation(uow: UnitOfWork, name: str, prefix: str | None = None) -> Organisation:
     """A new organisation, with company 1 and the default tag template."""
     name = name.strip()
     if not name:
@@ -28,28 +27,26 @@ async def create_organisation(db: Database, name: str, prefix: str | None = None
     prefix = prefix or default_prefix(name)
     if not PREFIX_PATTERN.match(prefix):
         raise InvalidInput.one("prefix", "must be 1 to 10 upper-case letters or digits")
-    async with db.acquire() as conn, conn.transaction():
-        if await repo.find_organisation_by_name(conn, name):
+    async with uow.transaction():
+        if await uow.organisations.find_by_name(name):
             raise Conflict(f"An organisation named {name!r} already exists.")
-        return await repo.insert_organisation(conn, name, prefix)
+        return await uow.organisations.insert(name, prefix)
 
 
-async def find_organisation(db: Database, name: str) -> Organisation:
-    async with db.acquire() as conn:
-        org = await repo.find_organisation_by_name(conn, name)
+async def find_organisation(uow: UnitOfWork, name: str) -> Organisation:
+    org = await uow.organisations.find_by_name(name)
     if org is None:
         raise NotFound("Organisation", name)
     return org
 
 
-async def existing_organisation(db: Database, preferred: str) -> Organisation | None:
+async def existing_organisation(uow: UnitOfWork, preferred: str) -> Organisation | None:
     """The organisation named `preferred` if there is one, else the oldest; None in a new database."""
-    async with db.acquire() as conn:
-        return await repo.find_organisation_by_name(conn, preferred) or await repo.oldest_organisation(conn)
+    return await uow.organisations.find_by_name(preferred) or await uow.organisations.oldest()
 
 
 async def create_token(
-    db: Database,
+    uow: UnitOfWork,
     org_name: str,
     scopes: list[str],
     name: str | None = None,
@@ -60,36 +57,33 @@ async def create_token(
     unknown = [s for s in scopes if s not in known]
     if not scopes or unknown:
         raise InvalidInput.one("scope", f"give one or more of {sorted(known)}; unknown: {unknown}")
-    org = await find_organisation(db, org_name)
+    org = await find_organisation(uow, org_name)
     plain = mint_token()
-    async with db.acquire() as conn:
-        token = await repo.insert_token(
-            conn, org.id, name or "token", hash_token(plain), sorted(set(scopes)), expires_at
-        )
+    token = await uow.organisations.insert_token(
+        org.id, name or "token", hash_token(plain), sorted(set(scopes)), expires_at
+    )
     return token, plain
 
 
-async def revoke_token(db: Database, token_or_id: str) -> bool:
+async def revoke_token(uow: UnitOfWork, token_or_id: str) -> bool:
     """Revoke a token given by its id or by the plain token itself."""
-    async with db.acquire() as conn:
-        try:
-            return await repo.revoke_token(conn, UUID(token_or_id))
-        except ValueError:
-            found = await repo.find_live_token(conn, hash_token(token_or_id))
-            return found is not None and await repo.revoke_token(conn, found[0].id)
+    try:
+        token_id = UUID(token_or_id)
+    except ValueError:
+        found = await uow.organisations.find_live_token(hash_token(token_or_id))
+        return found is not None and await uow.organisations.revoke_token(found[0].id)
+    return await uow.organisations.revoke_token(token_id)
 
 
-async def list_tokens(db: Database, org_name: str) -> list[ApiToken]:
-    org = await find_organisation(db, org_name)
-    async with db.acquire() as conn:
-        return await repo.list_tokens(conn, org.id)
+async def list_tokens(uow: UnitOfWork, org_name: str) -> list[ApiToken]:
+    org = await find_organisation(uow, org_name)
+    return await uow.organisations.list_tokens(org.id)
 
 
-async def authenticate(db: Database, presented: str) -> Principal | None:
+async def authenticate(uow: UnitOfWork, presented: str) -> Principal | None:
     """The principal behind a live token, or None."""
     digest = hash_token(presented)
-    async with db.acquire() as conn:
-        found = await repo.find_live_token(conn, digest)
+    found = await uow.organisations.find_live_token(digest)
     if found is None:
         return None
     token, stored = found
@@ -100,16 +94,14 @@ async def authenticate(db: Database, presented: str) -> Principal | None:
     )
 
 
-async def get_tag_template(db: Database, org_id: UUID) -> str:
-    async with db.acquire() as conn:
-        return (await repo.get_organisation(conn, org_id)).tag_template
+async def get_tag_template(uow: UnitOfWork, org_id: UUID) -> str:
+    return (await uow.organisations.get(org_id)).tag_template
 
 
-async def set_tag_template(db: Database, org_id: UUID, template: str) -> str:
+async def set_tag_template(uow: UnitOfWork, org_id: UUID, template: str) -> str:
     try:
         validate_template(template)
     except TemplateError as exc:
         raise InvalidInput.one("template", str(exc)) from exc
-    async with db.acquire() as conn:
-        await repo.set_tag_template(conn, org_id, template)
+    await uow.organisations.set_tag_template(org_id, template)
     return template

@@ -1,7 +1,7 @@
 """What the worker does with each asset event: lifecycle, depreciation and the audit log.
 
-Each function applies one event inside the caller's transaction (the consumer applies a batch of
-deliveries in one), at most once per consumer (by event id), and ignores an event older than the
+Each function applies one event inside the caller's unit of work (the consumer applies a batch of
+deliveries in one transaction), at most once per consumer (by event id), and ignores an event older than the
 version its projection already reflects.
 """
 
@@ -9,31 +9,31 @@ import datetime as dt
 import logging
 from uuid import UUID
 
-from shared.db import Conn
 from shared.domain import lifecycle
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import plan_of, schedule
 from shared.domain.models import DepreciationSchedule
 from shared.events import ACTIONS, AssetChangeEvent, EventType
-from shared.repositories import projections as repo
+from shared.repositories.projections import DepreciationRow, LifecycleRow
 from shared.services.coverage_notices import due_notices
+from shared.services.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 
-async def apply_lifecycle(conn: Conn, event: AssetChangeEvent, today: dt.date, warn_days: int) -> bool:
+async def apply_lifecycle(uow: UnitOfWork, event: AssetChangeEvent, today: dt.date, warn_days: int) -> bool:
     """Recompute warranty and support status (and any notice due); False when nothing was applied."""
     asset = event.data.asset
     asset_id, org_id = UUID(asset.id), UUID(event.orgid)
-    if not await repo.claim_event(conn, ConsumerName.LIFECYCLE, UUID(event.id)):
+    if not await uow.projections.claim_event(ConsumerName.LIFECYCLE, UUID(event.id)):
         return False
-    stored, previous = await repo.lock_lifecycle(conn, asset_id)
+    stored, previous = await uow.projections.lock_lifecycle(asset_id)
     if stored is not None and stored >= event.data.version:
         return False
     if event.type is EventType.ASSET_DELETED:
-        await repo.bury_lifecycle(conn, asset_id, org_id, event.data.version)
+        await uow.projections.bury_lifecycle(asset_id, org_id, event.data.version)
         return True
-    row = repo.LifecycleRow(
+    row = LifecycleRow(
         asset_id=asset_id,
         org_id=org_id,
         version=event.data.version,
@@ -52,24 +52,24 @@ async def apply_lifecycle(conn: Conn, event: AssetChangeEvent, today: dt.date, w
         support_expiring_for=previous.support_expiring_for if previous else None,
         support_expired_for=previous.support_expired_for if previous else None,
     )
-    await repo.save_lifecycle(conn, await due_notices(conn, row, today, warn_days))
+    await uow.projections.save_lifecycle(await due_notices(uow, row, today, warn_days))
     return True
 
 
-async def apply_depreciation(conn: Conn, event: AssetChangeEvent) -> bool:
+async def apply_depreciation(uow: UnitOfWork, event: AssetChangeEvent) -> bool:
     """Recompute the depreciation schedule; False when nothing was applied."""
     asset = event.data.asset
     asset_id, org_id = UUID(asset.id), UUID(event.orgid)
-    if not await repo.claim_event(conn, ConsumerName.DEPRECIATION, UUID(event.id)):
+    if not await uow.projections.claim_event(ConsumerName.DEPRECIATION, UUID(event.id)):
         return False
-    stored = await repo.depreciation_version(conn, asset_id)
+    stored = await uow.projections.depreciation_version(asset_id)
     if stored is not None and stored >= event.data.version:
         return False
     if event.type is EventType.ASSET_DELETED:
-        await repo.bury_depreciation(conn, asset_id, org_id, event.data.version)
+        await uow.projections.bury_depreciation(asset_id, org_id, event.data.version)
         return True
     plan = plan_of(asset)
-    row = repo.DepreciationRow(
+    row = DepreciationRow(
         asset_id=asset_id,
         org_id=org_id,
         version=event.data.version,
@@ -79,7 +79,7 @@ async def apply_depreciation(conn: Conn, event: AssetChangeEvent) -> bool:
         service_start_date=plan.service_start if plan else None,
         months=plan.months if plan else None,
     )
-    await repo.save_depreciation(conn, row, schedule(plan) if plan else [])
+    await uow.projections.save_depreciation(row, schedule(plan) if plan else [])
     return True
 
 
@@ -87,12 +87,11 @@ def _schedule_name(value: DepreciationSchedule | None) -> str | None:
     return value.value if value else None
 
 
-async def apply_audit(conn: Conn, event: AssetChangeEvent) -> bool:
+async def apply_audit(uow: UnitOfWork, event: AssetChangeEvent) -> bool:
     """Write the audit entry of a change; every version is kept, each once."""
-    if not await repo.claim_event(conn, ConsumerName.AUDIT, UUID(event.id)):
+    if not await uow.projections.claim_event(ConsumerName.AUDIT, UUID(event.id)):
         return False
-    await repo.insert_audit_entry(
-        conn,
+    await uow.projections.insert_audit_entry(
         {
             "event_id": UUID(event.id),
             "org_id": UUID(event.orgid),

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from shared.events import EventType
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from tests.conftest import Tenant, poll
 
@@ -52,8 +53,8 @@ def problems(validator: jsonschema_rs.Validator, body: Body) -> list[str]:
 
 async def _tenant(pool: asyncpg.Pool) -> Tenant:
     name = f"org-{uuid.uuid4().hex[:12]}"
-    org = await organisations.create_organisation(pool, name, None)
-    _, token = await organisations.create_token(pool, name, ["assets:read", "assets:write"])
+    org = await organisations.create_organisation(unit_of_work(pool), name, None)
+    _, token = await organisations.create_token(unit_of_work(pool), name, ["assets:read", "assets:write"])
     return Tenant(name, org.id, token, token, token)
 
 

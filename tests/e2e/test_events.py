@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from shared.events import AssetChangeEvent, EventType
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import Topology, declare_exchange
 from tests.conftest import EventTap, TapFactory, Tenant, TenantFactory, poll
@@ -270,7 +271,7 @@ async def test_actor_is_the_token_id_and_name(
 ) -> None:
     tap = await event_tap("asset.created")
     token, plain = await organisations.create_token(
-        pool, tenant.name, ["assets:read", "assets:write"], name="alice"
+        unit_of_work(pool), tenant.name, ["assets:read", "assets:write"], name="alice"
     )
     response = await client.post("/v1/assets", json={"name": "Alice's"}, headers=tenant.auth(plain))
     assert response.status == 201
@@ -378,8 +379,8 @@ async def test_rejected_writes_make_no_event_and_no_outbox_row(
 async def _other_tenant_asset(client: TestClient, tenant: Tenant, pool: asyncpg.Pool) -> str:
     """An asset of a second organisation (made directly, so the test does not need its fixture)."""
     name = f"org-{uuid.uuid4().hex[:12]}"
-    await organisations.create_organisation(pool, name, None)
-    _, token = await organisations.create_token(pool, name, ["assets:read", "assets:write"])
+    await organisations.create_organisation(unit_of_work(pool), name, None)
+    _, token = await organisations.create_token(unit_of_work(pool), name, ["assets:read", "assets:write"])
     response = await client.post(
         "/v1/assets", json={"name": "Theirs"}, headers={"Authorization": f"Bearer {token}"}
     )

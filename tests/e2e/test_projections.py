@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shared.repositories import projections as projections_repo
 from shared.services import organisations
 from shared.services.coverage_notices import due_notices, sweep
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_exchange
 from tests.conftest import EventTap, TapFactory, Tenant, TenantFactory, poll
@@ -478,7 +478,7 @@ async def test_history_answers_who_changed_the_price_and_when(
 ) -> None:
     tap = await event_tap("asset.*")
     alice, alice_token = await organisations.create_token(
-        pool, tenant.name, ["assets:read", "assets:write"], name="alice"
+        unit_of_work(pool), tenant.name, ["assets:read", "assets:write"], name="alice"
     )
     started = dt.datetime.now(dt.UTC)
     created = await client.post(
@@ -537,7 +537,9 @@ async def test_history_answers_who_changed_the_price_and_when(
 async def test_audit_log_filters(
     client: TestClient, tenant: Tenant, worker: Worker, pool: asyncpg.Pool
 ) -> None:
-    bob, bob_token = await organisations.create_token(pool, tenant.name, ["assets:write"], name="bob")
+    bob, bob_token = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:write"], name="bob"
+    )
     first = await create(client, tenant, name="First")
     second = await create(client, tenant, token=bob_token, name="Second")
     await patch(client, tenant, first["id"], token=bob_token, status="in_use")
@@ -877,7 +879,7 @@ async def test_expiring_warranty_is_noticed_once_per_end_date(
     # Neither a sweep (twice) nor an unrelated change repeats it.
     for _ in range(2):
         await make_stale(pool, asset["id"])
-        assert await sweep(pool, today, settings.expiry_warning_days) >= 1
+        assert await sweep(unit_of_work(pool), today, settings.expiry_warning_days) >= 1
         assert await computed_on(pool, asset["id"]) == today
     await patch(client, tenant, asset["id"], notes="still the same warranty")
     await history_when(client, tenant, asset["id"], 2)
@@ -890,7 +892,7 @@ async def test_expiring_warranty_is_noticed_once_per_end_date(
     notice = await tap.until(lambda e: e["subject"] == asset["id"] and e["type"] not in CHANGE_TYPES)
     assert_notice(notice, "expiring", "warranty", renamed, tenant, later_end)
     await make_stale(pool, asset["id"])
-    await sweep(pool, today, settings.expiry_warning_days)
+    await sweep(unit_of_work(pool), today, settings.expiry_warning_days)
     seen = await marker(client, tenant, tap)
     assert notices_of(seen, asset["id"]) == []
 
@@ -925,7 +927,7 @@ async def test_expired_cover_is_noticed_once(
 
     for _ in range(2):
         await make_stale(pool, asset["id"])
-        await sweep(pool, today, settings.expiry_warning_days)
+        await sweep(unit_of_work(pool), today, settings.expiry_warning_days)
     seen = await marker(client, tenant, tap)
     assert notices_of(seen, asset["id"]) == []
 
@@ -982,12 +984,12 @@ async def test_the_passing_days_bring_expiring_then_expired(
     assert notices_of(await marker(client, tenant, tap), asset["id"]) == []
 
     async def day(offset: int) -> list[dict[str, Any]]:
-        async with pool.acquire() as conn, conn.transaction():
-            row = await projections_repo.get_lifecycle(conn, uuid.UUID(asset["id"]))
+        async with unit_of_work(pool) as uow, uow.transaction():
+            row = await uow.projections.get_lifecycle(uuid.UUID(asset["id"]))
             assert row is not None
             when = today + dt.timedelta(days=offset)
-            await projections_repo.save_lifecycle(
-                conn, await due_notices(conn, row, when, settings.expiry_warning_days)
+            await uow.projections.save_lifecycle(
+                await due_notices(uow, row, when, settings.expiry_warning_days)
             )
         return notices_of(await marker(client, tenant, tap), asset["id"])
 
@@ -1035,7 +1037,7 @@ async def test_deleted_assets_get_no_notices(
             "UPDATE asset_lifecycle SET computed_on = current_date - 1 WHERE asset_id = $1",
             uuid.UUID(asset["id"]),
         )
-    await sweep(pool, today, settings.expiry_warning_days)
+    await sweep(unit_of_work(pool), today, settings.expiry_warning_days)
     assert notices_of(await marker(client, tenant, tap), asset["id"]) == []
 
 

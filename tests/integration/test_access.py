@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from services.api.endpoint import endpoint_of
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from tests.conftest import Tenant, TenantFactory, poll
 
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -294,24 +295,28 @@ async def test_a_valid_token_works(client: TestClient, tenant: Tenant) -> None:
 async def test_a_revoked_token_stops_working_on_the_next_request(
     client: TestClient, tenant: Tenant, pool: asyncpg.Pool
 ) -> None:
-    token, plain = await organisations.create_token(pool, tenant.name, ["assets:read"], name="soon-revoked")
+    token, plain = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:read"], name="soon-revoked"
+    )
     headers = {"Authorization": f"Bearer {plain}"}
     assert (await client.get("/v1/assets", headers=headers)).status == 200
-    assert await organisations.revoke_token(pool, str(token.id))
+    assert await organisations.revoke_token(unit_of_work(pool), str(token.id))
     response = await client.get("/v1/assets", headers=headers)
     await _problem(response, 401, "UNAUTHORIZED")
     _check_challenge(response, "invalid_token")
     # The organisation's other tokens go on working.
     assert (await client.get("/v1/assets", headers=tenant.auth())).status == 200
     # Revoking again finds no live token.
-    assert not await organisations.revoke_token(pool, str(token.id))
+    assert not await organisations.revoke_token(unit_of_work(pool), str(token.id))
 
 
 async def test_revoking_by_the_plain_token(client: TestClient, tenant: Tenant, pool: asyncpg.Pool) -> None:
-    _, plain = await organisations.create_token(pool, tenant.name, ["assets:read", "assets:write"])
+    _, plain = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:read", "assets:write"]
+    )
     headers = {"Authorization": f"Bearer {plain}"}
     assert (await client.post("/v1/assets", json={"name": "Before"}, headers=headers)).status == 201
-    assert await organisations.revoke_token(pool, plain)
+    assert await organisations.revoke_token(unit_of_work(pool), plain)
     await _problem(
         await client.post("/v1/assets", json={"name": "After"}, headers=headers), 401, "UNAUTHORIZED"
     )
@@ -321,7 +326,9 @@ async def test_revoking_by_the_plain_token(client: TestClient, tenant: Tenant, p
 
 async def test_an_expired_token_is_401(client: TestClient, tenant: Tenant, pool: asyncpg.Pool) -> None:
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    _, plain = await organisations.create_token(pool, tenant.name, ["assets:read"], expires_at=past)
+    _, plain = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:read"], expires_at=past
+    )
     response = await client.get("/v1/assets", headers={"Authorization": f"Bearer {plain}"})
     await _problem(response, 401, "UNAUTHORIZED")
     _check_challenge(response, "invalid_token")
@@ -331,7 +338,9 @@ async def test_a_token_expiring_later_works_until_then(
     client: TestClient, tenant: Tenant, pool: asyncpg.Pool
 ) -> None:
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
-    _, plain = await organisations.create_token(pool, tenant.name, ["assets:read"], expires_at=soon)
+    _, plain = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:read"], expires_at=soon
+    )
     headers = {"Authorization": f"Bearer {plain}"}
     assert (await client.get("/v1/assets", headers=headers)).status == 200
 
@@ -346,9 +355,9 @@ async def test_create_token_refuses_unknown_scopes(tenant: Tenant, pool: asyncpg
     from shared.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
-        await organisations.create_token(pool, tenant.name, ["assets:admin"])
+        await organisations.create_token(unit_of_work(pool), tenant.name, ["assets:admin"])
     with pytest.raises(InvalidInput):
-        await organisations.create_token(pool, tenant.name, [])
+        await organisations.create_token(unit_of_work(pool), tenant.name, [])
 
 
 # Scopes
@@ -561,7 +570,9 @@ async def test_an_asset_cannot_point_at_another_organisations_objects(
 
 
 async def test_tokens_are_stored_only_as_a_hash(tenant: Tenant, pool: asyncpg.Pool) -> None:
-    token, plain = await organisations.create_token(pool, tenant.name, ["assets:read"], name="hashed")
+    token, plain = await organisations.create_token(
+        unit_of_work(pool), tenant.name, ["assets:read"], name="hashed"
+    )
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM api_tokens WHERE id = $1", token.id)
         assert row is not None
@@ -582,7 +593,7 @@ async def test_tokens_are_stored_only_as_a_hash(tenant: Tenant, pool: asyncpg.Po
                 f"SELECT count(*) FROM {table['t']} x WHERE x::text LIKE '%' || $1 || '%'", secret
             )
             assert hits == 0, table["t"]
-    listed = await organisations.list_tokens(pool, tenant.name)
+    listed = await organisations.list_tokens(unit_of_work(pool), tenant.name)
     assert token.id in {t.id for t in listed}
     assert plain not in repr(listed)
 
@@ -591,7 +602,7 @@ async def test_tokens_look_like_usl_live_and_carry_enough_randomness(
     tenant: Tenant, pool: asyncpg.Pool
 ) -> None:
     tokens = [
-        (await organisations.create_token(pool, tenant.name, ["assets:read"], name=f"t{i}"))[1]
+        (await organisations.create_token(unit_of_work(pool), tenant.name, ["assets:read"], name=f"t{i}"))[1]
         for i in range(40)
     ]
     assert len(set(tokens)) == len(tokens)

@@ -18,6 +18,7 @@ import pytest
 
 from shared.db import create_pool
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from tests.conftest import poll
 
 # The console script itself, not `uv run assetflow`: a signal then reaches assetflow, not uv.
@@ -276,7 +277,7 @@ async def test_dev_on_a_database_with_other_organisations_names_one_to_mint_a_to
     assert made.returncode == 0, stderr.decode()
     pool = await create_pool(missing_database, min_size=1, max_size=1)
     try:
-        await organisations.create_organisation(pool, "Acme Corp")
+        await organisations.create_organisation(unit_of_work(pool), "Acme Corp")
     finally:
         await pool.close()
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.db import ensure_database, with_database
 from shared.migrate import available_migrations, migrate_database
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from tests.conftest import Tenant, drop_database, poll
 
@@ -613,7 +614,7 @@ async def test_cli_revoke_by_id_and_scopes(
 ) -> None:
     db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
-    await organisations.create_organisation(pool, org, "XYZ")
+    await organisations.create_organisation(unit_of_work(pool), org, "XYZ")
     reader, writer = await asyncio.gather(
         cli("token", "create", "--org", org, "--scope", "assets:read", "--name", "reader", database_url=db),
         cli("token", "create", "--org", org, "--scope", "assets:write", "--name", "writer", database_url=db),
@@ -650,7 +651,7 @@ async def test_cli_token_with_a_past_expiry_does_not_work(
 ) -> None:
     db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
-    await organisations.create_organisation(pool, org)
+    await organisations.create_organisation(unit_of_work(pool), org)
     expired, live = await asyncio.gather(
         cli(
             "token",
@@ -685,7 +686,7 @@ async def test_cli_refuses_unknown_organisations_and_duplicates(
 ) -> None:
     db = settings.database_url.get_secret_value()
     org = f"CLI Org {uuid.uuid4().hex[:8]}"
-    await organisations.create_organisation(pool, org)
+    await organisations.create_organisation(unit_of_work(pool), org)
     unknown, duplicate, bad_scope = await asyncio.gather(
         cli("token", "create", "--org", f"{org} nope", "--scope", "assets:read", database_url=db),
         cli("org", "create", org, database_url=db),
@@ -697,4 +698,4 @@ async def test_cli_refuses_unknown_organisations_and_duplicates(
         assert "Traceback" not in done.stderr, done.stderr
         assert done.stderr.strip(), done.args
     assert f"{org} nope" in unknown.stderr or "not found" in unknown.stderr.lower()
-    assert [t.name for t in await organisations.list_tokens(pool, org)] == []
+    assert [t.name for t in await organisations.list_tokens(unit_of_work(pool), org)] == []

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
 from tests.conftest import TapFactory, Tenant, TenantFactory, poll
 from tests.integration.v2_http import V2, call, ok, v1_create, v2_create
 
@@ -1058,18 +1059,22 @@ async def test_revoked_and_expired_tokens_are_refused_by_both_dialects(
     client: TestClient, tenant: Tenant, pool: asyncpg.Pool
 ) -> None:
     _, token = await organisations.create_token(
-        pool, tenant.name, ["assets:read", "assets:write"], name="soon"
+        unit_of_work(pool), tenant.name, ["assets:read", "assets:write"], name="soon"
     )
     resp = await client.get(f"{V2}/asset/", headers=tenant.auth(token))
     assert resp.status == 200
-    assert await organisations.revoke_token(pool, token)
+    assert await organisations.revoke_token(unit_of_work(pool), token)
     for path in (f"{V2}/asset/", "/v1/assets"):
         resp = await client.get(path, headers=tenant.auth(token))
         assert resp.status == 401, path
         assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
     assert set(await (await client.get(f"{V2}/asset/", headers=tenant.auth(token))).json()) == {"detail"}
     _, old = await organisations.create_token(
-        pool, tenant.name, ["assets:read"], name="old", expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        unit_of_work(pool),
+        tenant.name,
+        ["assets:read"],
+        name="old",
+        expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
     )
     resp = await client.get(f"{V2}/asset/", headers=tenant.auth(old))
     assert resp.status == 401 and set(await resp.json()) == {"detail"}

@@ -13,10 +13,11 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from services.worker.consumer import BATCH_SIZE, LANES, Consumer, lane_of
-from shared.db import Conn
 from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
+from shared.repositories.unit_of_work import PgUnitOfWork
+from shared.services.unit_of_work import UnitOfWork
 from shared.topology import Topology
 from tests.conftest import Tenant, poll
 
@@ -70,12 +71,14 @@ class Recorder:
         self.failing: str | None = None
         self.template: dict[str, Any] = {}
 
-    async def __call__(self, conn: Conn, event: AssetChangeEvent) -> bool:
-        await conn.execute(
-            f"INSERT INTO {self.table} (event_id, subject, txid) VALUES ($1, $2, txid_current())",
-            event.id,
-            event.subject,
-        )
+    async def __call__(self, uow: UnitOfWork, event: AssetChangeEvent) -> bool:
+        assert isinstance(uow, PgUnitOfWork)  # the consumer's own, on the connection of its transaction
+        async with uow.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.table} (event_id, subject, txid) VALUES ($1, $2, txid_current())",
+                event.id,
+                event.subject,
+            )
         if event.id == self.failing:
             raise ValueError("this event cannot be applied")
         return True

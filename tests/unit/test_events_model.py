@@ -32,9 +32,10 @@ from shared.events import (
     new_event_id,
 )
 from shared.repositories.projections import LifecycleRow
-from shared.services import change_events, coverage_notices
+from shared.services import coverage_notices
 from shared.services.change_events import field_changes, record_change
 from shared.topology import Topology
+from tests.unit.fake_unit_of_work import FakeUnitOfWork
 
 NOW = dt.datetime(2026, 11, 23, 3, 38, 54, 664631, tzinfo=dt.UTC)
 ASSET_ID = uuid.uuid4()
@@ -92,23 +93,10 @@ def _filler(name: str, annotation: Any) -> Any:
 CALLER = Caller(org_id=ORG_ID, token_id=uuid.uuid4(), token_name="alice", request_id="8458606da3574ed7")
 
 
-class _Captured:
-    def __init__(self) -> None:
-        self.rows: list[tuple[uuid.UUID, uuid.UUID, str, bytes]] = []
-
-    async def insert_event(
-        self, conn: object, event_id: uuid.UUID, org_id: uuid.UUID, routing_key: str, body: bytes
-    ) -> None:
-        self.rows.append((event_id, org_id, routing_key, body))
-
-
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> _Captured:
-    """The outbox writes of change_events and coverage_notices, captured instead of inserted."""
-    sink = _Captured()
-    monkeypatch.setattr(change_events.outbox, "insert_event", sink.insert_event)
-    monkeypatch.setattr(coverage_notices.outbox, "insert_event", sink.insert_event)
-    return sink
+def uow() -> FakeUnitOfWork:
+    """Where change_events and coverage_notices write their events: an in-memory outbox."""
+    return FakeUnitOfWork()
 
 
 # --- the CloudEvents envelope ----------------------------------------------------------------------
@@ -306,11 +294,11 @@ def test_field_changes_ignore_bookkeeping_and_derived_fields() -> None:
 # --- what the api and the worker write validates against the models ------------------------------
 
 
-async def test_created_event_written_to_the_outbox_is_a_valid_cloud_event(captured: _Captured) -> None:
+async def test_created_event_written_to_the_outbox_is_a_valid_cloud_event(uow: FakeUnitOfWork) -> None:
     asset = make_asset()
-    await record_change(object(), EventType.ASSET_CREATED, CALLER, None, asset)  # type: ignore[arg-type]
-    assert len(captured.rows) == 1
-    event_id, org_id, routing_key, body = captured.rows[0]
+    await record_change(uow, EventType.ASSET_CREATED, CALLER, None, asset)
+    assert len(uow.state.outbox) == 1
+    event_id, org_id, routing_key, body = uow.state.outbox[0]
     assert routing_key == "asset.created"
     assert org_id == ORG_ID
     raw = json.loads(body)
@@ -338,11 +326,11 @@ async def test_created_event_written_to_the_outbox_is_a_valid_cloud_event(captur
     assert event.data.changes["purchase_price"].to == Decimal("1200.00")
 
 
-async def test_updated_event_carries_only_the_changes(captured: _Captured) -> None:
+async def test_updated_event_carries_only_the_changes(uow: FakeUnitOfWork) -> None:
     before = make_asset(version=1)
     after = make_asset(version=2, purchase_price=Decimal("1300.50"), updated_at=NOW + dt.timedelta(seconds=5))
-    await record_change(object(), EventType.ASSET_UPDATED, CALLER, before, after)  # type: ignore[arg-type]
-    body = captured.rows[0][3]
+    await record_change(uow, EventType.ASSET_UPDATED, CALLER, before, after)
+    body = uow.state.outbox[0][3]
     assert b'"changes":{"purchase_price":{"from":1200.00,"to":1300.50}}' in body
     event = parse_event(body)
     assert event.data.version == 2
@@ -353,10 +341,10 @@ async def test_updated_event_carries_only_the_changes(captured: _Captured) -> No
     assert event.model_dump(mode="json")["data"]["changes"]["purchase_price"].keys() == {"from", "to"}
 
 
-async def test_deleted_event_has_the_last_state_and_next_version(captured: _Captured) -> None:
+async def test_deleted_event_has_the_last_state_and_next_version(uow: FakeUnitOfWork) -> None:
     before = make_asset(version=3)
-    await record_change(object(), EventType.ASSET_DELETED, CALLER, before, None)  # type: ignore[arg-type]
-    event = parse_event(captured.rows[0][3])
+    await record_change(uow, EventType.ASSET_DELETED, CALLER, before, None)
+    event = parse_event(uow.state.outbox[0][3])
     assert event.type is EventType.ASSET_DELETED
     assert event.data.version == 4
     assert event.data.asset.name == "Dell XPS 15"
@@ -366,7 +354,7 @@ async def test_deleted_event_has_the_last_state_and_next_version(captured: _Capt
 
 @pytest.mark.parametrize(("kind", "notice"), [("warranty", Notice.EXPIRING), ("support", Notice.EXPIRED)])
 async def test_coverage_notice_written_by_the_worker_is_a_valid_cloud_event(
-    captured: _Captured, kind: CoverageKind, notice: Notice
+    uow: FakeUnitOfWork, kind: CoverageKind, notice: Notice
 ) -> None:
     row = LifecycleRow(
         asset_id=ASSET_ID,
@@ -385,14 +373,14 @@ async def test_coverage_notice_written_by_the_worker_is_a_valid_cloud_event(
     )
     days_left = 5 if notice is Notice.EXPIRING else -1
     await coverage_notices._publish_notice(
-        object(),  # type: ignore[arg-type]
+        uow,
         row,
         kind,
         notice,
         dt.date(2026, 12, 1),
         days_left,
     )
-    _, _, routing_key, body = captured.rows[0]
+    _, _, routing_key, body = uow.state.outbox[0]
     assert routing_key == f"asset.{kind}.{notice.value}"
     event = CoverageNoticeEvent.model_validate_json(body)
     assert event.specversion == "1.0"

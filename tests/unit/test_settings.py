@@ -30,4 +30,3 @@ def test_a_log_line_of_the_settings_shows_no_password(caplog: pytest.LogCaptureF
         logging.getLogger("test").info("starting with %s", settings, extra={"amqp_url": settings.amqp_url})
     assert "letmein" not in caplog.text
     assert all("letmein" not in str(record.__dict__) for record in caplog.records)
-

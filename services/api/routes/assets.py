@@ -6,7 +6,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.api.endpoint import Endpoint, caller_of, database, endpoint
+from services.api.endpoint import Endpoint, caller_of, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
 from services.api.schemas.common import Listing, Message, Single, listing
@@ -34,7 +34,7 @@ _NO_TYPE = UUID(int=0)  # a filter on an id that cannot exist matches nothing
 async def list_assets(request: web.Request, principal: Principal, query: AssetListQuery) -> web.Response:
     type_id = parse_id(query.asset_type_id) or _NO_TYPE if query.asset_type_id else None
     flt = AssetFilter(q=query.q, status=query.status, asset_type_id=type_id, kind=query.kind)
-    page = await service.list_assets(database(request), principal.org_id, flt, query.limit, query.offset)
+    page = await service.list_assets(request_unit(request), principal.org_id, flt, query.limit, query.offset)
     today = dt.date.today()
     shown = [AssetV1.of(a, today).body() for a in page.items]
     body = listing(shown, page.total, query, page.total_is_estimate)
@@ -43,7 +43,7 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
 
 @endpoint(Endpoint("Get an asset", TAG, Scope.ASSETS_READ, response=Single[AssetV1], errors=(401, 403, 404)))
 async def get_asset(request: web.Request, principal: Principal) -> web.Response:
-    asset = await service.get_asset(database(request), principal.org_id, request.match_info["id"])
+    asset = await service.get_asset(request_unit(request), principal.org_id, request.match_info["id"])
     return json_response({"data": _shown(asset)})
 
 
@@ -60,7 +60,7 @@ async def get_asset(request: web.Request, principal: Principal) -> web.Response:
 )
 async def create_asset(request: web.Request, principal: Principal, body: AssetCreate) -> web.Response:
     asset = await service.create_asset(
-        database(request), caller_of(request, principal), body.model_dump(exclude_unset=True)
+        request_unit(request), caller_of(request, principal), body.model_dump(exclude_unset=True)
     )
     return json_response({"data": _shown(asset)}, status=201)
 
@@ -78,7 +78,7 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetCr
 )
 async def patch_asset(request: web.Request, principal: Principal, body: AssetPatch) -> web.Response:
     asset = await service.update_asset(
-        database(request),
+        request_unit(request),
         caller_of(request, principal),
         request.match_info["id"],
         body.model_dump(exclude_unset=True),
@@ -88,7 +88,7 @@ async def patch_asset(request: web.Request, principal: Principal, body: AssetPat
 
 @endpoint(Endpoint("Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404)))
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
-    await service.delete_asset(database(request), caller_of(request, principal), request.match_info["id"])
+    await service.delete_asset(request_unit(request), caller_of(request, principal), request.match_info["id"])
     return json_response({"message": "Asset deleted."})
 
 

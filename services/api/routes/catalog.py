@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.endpoint import Endpoint, database, endpoint
+from services.api.endpoint import Endpoint, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
@@ -137,12 +137,12 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def list_entries(request: web.Request, principal: Principal, query: PageQuery) -> web.Response:
-        page = await res.use_cases.list(database(request), principal.org_id, query.limit, query.offset)
+        page = await res.use_cases.list(request_unit(request), principal.org_id, query.limit, query.offset)
         return json_response(listing([res.present(e) for e in page.items], page.total, query))
 
     @endpoint(Endpoint(f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404)))
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await res.use_cases.get(database(request), principal.org_id, request.match_info["id"])
+        entry = await res.use_cases.get(request_unit(request), principal.org_id, request.match_info["id"])
         return json_response({"data": res.present(entry)})
 
     @endpoint(
@@ -157,7 +157,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await res.use_cases.create(database(request), principal.org_id, res.values(body))
+        entry = await res.use_cases.create(request_unit(request), principal.org_id, res.values(body))
         return json_response({"data": res.present(entry)}, status=201)
 
     @endpoint(
@@ -172,7 +172,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
     )
     async def patch_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
         entry = await res.use_cases.update(
-            database(request), principal.org_id, request.match_info["id"], res.values(body)
+            request_unit(request), principal.org_id, request.match_info["id"], res.values(body)
         )
         return json_response({"data": res.present(entry)})
 
@@ -187,7 +187,7 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await res.use_cases.delete(database(request), principal.org_id, request.match_info["id"])
+        await res.use_cases.delete(request_unit(request), principal.org_id, request.match_info["id"])
         return json_response({"message": f"{res.noun.capitalize()} deleted."})
 
     item = f"{res.path}/{{id}}"

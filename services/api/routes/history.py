@@ -5,7 +5,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.api.endpoint import Endpoint, database, endpoint
+from services.api.endpoint import Endpoint, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.schemas.history import (
     AuditPageOut,
@@ -51,7 +51,7 @@ async def audit_log(request: web.Request, principal: Principal, query: AuditQuer
     flt = AuditFilter(
         asset_id=asset_id, action=query.action, actor=query.actor, since=query.since, until=query.until
     )
-    page = await service.audit_log(database(request), principal.org_id, flt, query.cursor, query.limit)
+    page = await service.audit_log(request_unit(request), principal.org_id, flt, query.cursor, query.limit)
     return _page(page, query.limit)
 
 
@@ -68,7 +68,7 @@ async def audit_log(request: web.Request, principal: Principal, query: AuditQuer
 )
 async def asset_history(request: web.Request, principal: Principal, query: HistoryQuery) -> web.Response:
     page = await service.asset_history(
-        database(request), principal.org_id, request.match_info["id"], query.cursor, query.limit
+        request_unit(request), principal.org_id, request.match_info["id"], query.cursor, query.limit
     )
     return _page(page, query.limit)
 
@@ -90,7 +90,7 @@ async def asset_depreciation(
     request: web.Request, principal: Principal, query: DepreciationQuery
 ) -> web.Response:
     report = await service.depreciation(
-        database(request), principal.org_id, request.match_info["id"], query.as_of or dt.date.today()
+        request_unit(request), principal.org_id, request.match_info["id"], query.as_of or dt.date.today()
     )
     return json_response({"data": depreciation_out(report)})
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
-from services.api.endpoint import Endpoint, database, endpoint
+from services.api.endpoint import Endpoint, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.schemas.common import RequestBody
 from shared.domain.asset_tags import MAX_TEMPLATE_LENGTH, PLACEHOLDERS, TemplateError, validate_template
@@ -58,7 +58,7 @@ class TagTemplateOut(BaseModel):
     Endpoint("Get the asset-tag template", TAG, Scope.ASSETS_READ, response=TagTemplateOut, errors=(401, 403))
 )
 async def get_template(request: web.Request, principal: Principal) -> web.Response:
-    template = await service.get_tag_template(database(request), principal.org_id)
+    template = await service.get_tag_template(request_unit(request), principal.org_id)
     return json_response({"template": template})
 
 
@@ -74,7 +74,7 @@ async def get_template(request: web.Request, principal: Principal) -> web.Respon
     )
 )
 async def put_template(request: web.Request, principal: Principal, body: TagTemplate) -> web.Response:
-    template = await service.set_tag_template(database(request), principal.org_id, body.template)
+    template = await service.set_tag_template(request_unit(request), principal.org_id, body.template)
     return json_response({"template": template})
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.api.endpoint import Endpoint, caller_of, database, endpoint
+from services.api.endpoint import Endpoint, caller_of, endpoint, request_unit
 from services.api.problems import ApiError, bad_request
 from services.api.responses import json_response
 from services.api.v2.ids import path_number, v2_field_names
@@ -130,7 +130,7 @@ def _filter(query: AssetListQuery, serials: bool) -> CompanyFilter:
 async def list_assets(request: web.Request, principal: Principal, query: AssetListQuery) -> web.Response:
     serials = query.serial_number == "list"
     flt = _filter(query, serials)
-    args = (database(request), principal.org_id, flt, query.ordering, query.size, offset_of(query))
+    args = (request_unit(request), principal.org_id, flt, query.ordering, query.size, offset_of(query))
     results: list[Any]
     if serials:
         serial_page = await service.list_serial_numbers(*args, custom_form=query.custom_form_id)
@@ -154,7 +154,7 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
     )
 )
 async def get_asset(request: web.Request, principal: Principal, query: AssetDetailQuery) -> web.Response:
-    asset = await service.get_asset_by_number(database(request), principal.org_id, path_number(request))
+    asset = await service.get_asset_by_number(request_unit(request), principal.org_id, path_number(request))
     _check_company(asset, query.company)
     return json_response(_shown(asset, query.req))
 
@@ -177,18 +177,18 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetV2
     values.setdefault("company_id", 1)
     values.setdefault("status", AssetStatus.IN_STOCK)
     with v2_field_names(_v2_name):
-        asset = await service.create_asset(database(request), caller_of(request, principal), values)
+        asset = await service.create_asset(request_unit(request), caller_of(request, principal), values)
     return json_response(_shown(asset), status=201)
 
 
 async def _write(
     request: web.Request, principal: Principal, body: AssetV2Write, replace: bool
 ) -> web.Response:
-    pool = database(request)
-    asset_id = await service.asset_id_for_number(pool, principal.org_id, path_number(request))
+    uow = request_unit(request)
+    asset_id = await service.asset_id_for_number(uow, principal.org_id, path_number(request))
     with v2_field_names(_v2_name):
         asset = await service.update_asset(
-            pool, caller_of(request, principal), asset_id, _service_values(body, replace)
+            uow, caller_of(request, principal), asset_id, _service_values(body, replace)
         )
     return json_response(_shown(asset))
 
@@ -237,9 +237,9 @@ async def patch_asset(request: web.Request, principal: Principal, body: AssetV2P
     )
 )
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
-    pool = database(request)
-    asset_id = await service.asset_id_for_number(pool, principal.org_id, path_number(request))
-    await service.delete_asset(pool, caller_of(request, principal), asset_id)
+    uow = request_unit(request)
+    asset_id = await service.asset_id_for_number(uow, principal.org_id, path_number(request))
+    await service.delete_asset(uow, caller_of(request, principal), asset_id)
     return web.Response(status=204)
 
 

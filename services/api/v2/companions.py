@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.endpoint import Endpoint, database, endpoint
+from services.api.endpoint import Endpoint, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.v2 import schemas as s
 from services.api.v2.ids import path_number, v2_field_names
@@ -170,7 +170,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     )
     async def list_entries(request: web.Request, principal: Principal, query: s.V2Query) -> web.Response:
         page = await c.use_cases.list(
-            database(request), principal.org_id, query.size, offset_of(query), by_number=True
+            request_unit(request), principal.org_id, query.size, offset_of(query), by_number=True
         )
         return json_response(page_body(request, query, page.total, [c.present(e) for e in page.items]))
 
@@ -185,7 +185,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
-        entry = await c.use_cases.get(database(request), principal.org_id, path_number(request))
+        entry = await c.use_cases.get(request_unit(request), principal.org_id, path_number(request))
         return json_response(c.present(entry))
 
     @endpoint(
@@ -203,7 +203,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     async def create_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
         with v2_field_names(c.v2_name):
             entry = await c.use_cases.create(
-                database(request), principal.org_id, c.values(body, replace=False)
+                request_unit(request), principal.org_id, c.values(body, replace=False)
             )
         return json_response(c.present(entry), status=201)
 
@@ -212,7 +212,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
     ) -> web.Response:
         with v2_field_names(c.v2_name):
             entry = await c.use_cases.update(
-                database(request), principal.org_id, path_number(request), c.values(body, replace)
+                request_unit(request), principal.org_id, path_number(request), c.values(body, replace)
             )
         return json_response(c.present(entry))
 
@@ -257,7 +257,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await c.use_cases.delete(database(request), principal.org_id, path_number(request))
+        await c.use_cases.delete(request_unit(request), principal.org_id, path_number(request))
         return web.Response(status=204)
 
     yield web.get(base, list_entries, allow_head=False)

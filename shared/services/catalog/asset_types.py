@@ -6,12 +6,11 @@ from itertools import chain, count
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from shared.db import Conn
 from shared.domain.models import AssetType
+from shared.errors import Conflict
 from shared.repositories import catalog as repo
-from shared.services.catalog.base import Catalog, duplicate
+from shared.services.catalog.base import Catalog
+from shared.services.unit_of_work import UnitOfWork
 
 # A generated code that a concurrent create took first is made again this many times.
 _CODE_ATTEMPTS = 5
@@ -32,19 +31,19 @@ class AssetTypes(Catalog[AssetType]):
     def __init__(self) -> None:
         super().__init__(repo.ASSET_TYPES)
 
-    async def _insert(self, conn: Conn, org_id: UUID, values: dict[str, Any]) -> UUID:
+    async def _insert(self, uow: UnitOfWork, org_id: UUID, values: dict[str, Any]) -> UUID:
         values.setdefault("kind", "physical")
         if values.get("code"):
-            return await super()._insert(conn, org_id, values)
+            return await super()._insert(uow, org_id, values)
         base = code_base(values["name"])
         for attempt in range(1, _CODE_ATTEMPTS + 1):
             # Creates of the same base code take turns until they commit, so each sees the others' codes.
-            taken = await repo.type_codes_taken(conn, org_id, base)
+            taken = await uow.catalog.type_codes_taken(org_id, base)
             values["code"] = free_code(base, taken)
             try:
-                async with conn.transaction():  # a savepoint: a taken code is tried again
-                    return await self.table.insert(conn, org_id, values)
-            except asyncpg.UniqueViolationError as exc:
+                async with uow.transaction():  # a savepoint: a taken code is tried again
+                    return await uow.catalog.insert(self.table, org_id, values)
+            except Conflict:
                 if attempt == _CODE_ATTEMPTS:
-                    raise duplicate(self.what, exc) from exc
+                    raise
         raise AssertionError("unreachable")  # the loop returns or raises

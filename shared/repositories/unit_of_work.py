@@ -1,0 +1,76 @@
+"""The unit of work over PostgreSQL: every repository and the outbox on one connection."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.db import Conn
+from shared.repositories.assets import AssetRepository
+from shared.repositories.catalog import CatalogRepository
+from shared.repositories.organisations import OrganisationRepository
+from shared.repositories.outbox import OutboxRepository
+from shared.repositories.projections import ProjectionRepository
+
+
+class PgUnitOfWork:
+    """The repositories and the outbox of one request, command or batch.
+
+    Inside `async with` the first statement takes a connection from the pool and the unit keeps
+    it until the block ends, so a request takes one connection however many statements it runs,
+    and none before it needs one. Outside such a block each statement borrows a connection for
+    itself. Whatever runs inside `transaction()` commits together or not at all; a transaction
+    inside another is a savepoint, undone alone when its block raises.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: PoolConnectionProxy | None = None
+        self._depth = 0  # how many `async with` blocks and transactions keep the connection
+        self.assets = AssetRepository(self)
+        self.catalog = CatalogRepository(self)
+        self.organisations = OrganisationRepository(self)
+        self.projections = ProjectionRepository(self)
+        self.outbox = OutboxRepository(self)
+
+    async def __aenter__(self) -> Self:
+        self._depth += 1
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._let_go()
+
+    async def _keep(self) -> PoolConnectionProxy:
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        return self._conn
+
+    async def _let_go(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._pool.release(conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """The connection the unit keeps, or one borrowed for a single statement."""
+        if self._depth:
+            yield await self._keep()
+            return
+        async with self._pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        self._depth += 1
+        try:
+            conn = await self._keep()
+            async with conn.transaction():
+                yield
+        finally:
+            await self._let_go()
