@@ -1,9 +1,13 @@
 """The results as a table on stdout and as Markdown (bench/results/latest.md), with the targets of
-issue 6 checked."""
+issue 6 (and the rate limiter's) checked."""
 
 from __future__ import annotations
 
 from typing import Any
+
+# The most of the read rate each rate-limiter configuration may cost (1 - limited / off).
+RATE_LIMIT_TARGETS = {"memory": 0.05, "redis": 0.15}
+RATE_LIMIT_CONFIGS = ("off", "memory", "redis")
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -38,6 +42,16 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
     ratio = doc.get("read_ratio")
     add("read ratio (lower of c=10, c=50)", ratio, ">= 0.5", None if ratio is None else ratio >= 0.5)
+    costs = doc.get("rate_limit_cost") or {}
+    for storage, most in RATE_LIMIT_TARGETS.items():
+        cost = costs.get(storage)
+        add(
+            f"rate limiter cost on reads, {storage} (worse of c=10, c=50)",
+            cost,
+            f"<= {most:.2f}",
+            None if cost is None else cost <= most,
+            _num(cost, 3),
+        )
     c10 = read.get("10", {}).get("app", {})
     p99 = c10.get("p99_ms")
     add("read p99 at 10 connections", p99, "< 10 ms", None if p99 is None else p99 < 10, f"{_num(p99)} ms")
@@ -167,6 +181,37 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
     return rows, header, list_rows
 
 
+def _rate_limit_rows(doc: dict[str, Any]) -> list[list[str]]:
+    """The ratelimit phase: rate and latency per configuration, and the costs; [] when not run."""
+    found = doc.get("details", {}).get("ratelimit", {}).get("connections", {})
+    rows: list[list[str]] = []
+    for connections, by in found.items():
+        rows.append([f"read c={connections}", "req/s", *[_num(by[c]["rate"], 0) for c in RATE_LIMIT_CONFIGS]])
+        rows.append(
+            ["", "p50 / p99 ms", *[_pair(by[c]["p50_ms"], by[c]["p99_ms"]) for c in RATE_LIMIT_CONFIGS]]
+        )
+        rows.append(
+            ["", "cost (1 - rate / off)", "", _num(by["cost"]["memory"], 3), _num(by["cost"]["redis"], 3)]
+        )
+    return rows
+
+
+RATE_LIMIT_HEADER = ["rate limiter", "figure", "off", "on, memory", "on, redis"]
+
+
+def rate_limit_line(doc: dict[str, Any]) -> str | None:
+    """One line: the tracked rate_limit_cost against its targets; None when not measured."""
+    costs = doc.get("rate_limit_cost")
+    if not costs:
+        return None
+    parts = []
+    for storage, most in RATE_LIMIT_TARGETS.items():
+        cost = costs.get(storage)
+        met = "-" if cost is None else ("met" if cost <= most else "MISSED")
+        parts.append(f"{storage} {_num(cost, 3)} (target <= {most:.2f}: {met})")
+    return "rate limiter cost on GET /v1/assets/:id (worse of c=10, c=50): " + ", ".join(parts)
+
+
 def _format(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
@@ -189,6 +234,11 @@ def table(doc: dict[str, Any]) -> str:
     ]
     if rows:
         lines += _format([["comparison", "figure", "assetflow", "raw stack", "ratio"], *rows])
+        lines.append("")
+    limited = _rate_limit_rows(doc)
+    if limited:
+        lines += _format([RATE_LIMIT_HEADER, *limited])
+        lines.append(rate_limit_line(doc) or "")
         lines.append("")
     if list_rows:
         lines += _format([header, *list_rows])
@@ -229,6 +279,17 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     if rows:
         lines += _md([["comparison", "figure", "assetflow", "raw stack", "ratio"], *rows])
+        lines.append("")
+    limited = _rate_limit_rows(doc)
+    if limited:
+        lines.append(
+            "Rate limiter (the same read load on a fresh api process per measurement: limiting off, "
+            "on in memory, on in Redis; budgets no request spends):"
+        )
+        lines.append("")
+        lines += _md([RATE_LIMIT_HEADER, *limited])
+        lines.append("")
+        lines.append(f"- {rate_limit_line(doc)}")
         lines.append("")
     if list_rows:
         lines.append(f"Lists ({opts.get('list_connections')} connections; p50 / p99 ms):")

@@ -1,4 +1,5 @@
-"""The suite: read, write, event pipeline and list-at-scale comparisons, then the report."""
+"""The suite: read, rate-limiter, write, event pipeline and list-at-scale comparisons, then the
+report."""
 
 from __future__ import annotations
 
@@ -17,15 +18,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
+import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import report
 from bench.common import LoadResult, log, machine, median, parse_emitted, percentile
 from bench.rawpipe import write_bodies
 from bench.seed import seed_assets
-from bench.stack import REPO, Stack, running_stack
+from bench.stack import RATE_LIMIT_UNSPENDABLE, REPO, Service, Stack, running_stack
 from shared.domain.tokens import hash_token
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +40,12 @@ POOL_SIZE = 10
 PIPELINE_CONNECTIONS = 20
 DEEP_PAGE = 5000
 PAGE_LIMIT = 20
+READ_ROUTE = "/v1/assets/{id}"  # the route label of GET /v1/assets/:id in the api's metrics
+PHASES = ("read", "ratelimit", "write", "pipeline", "list")
+# The api configurations of the ratelimit phase, in the order of its first round; the limited ones.
+RATE_LIMIT_CONFIGS = report.RATE_LIMIT_CONFIGS
+RATE_LIMITED = tuple(c for c in RATE_LIMIT_CONFIGS if c != "off")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 POST_BODY = {
     "name": "Dell Latitude 7440 {n}",
@@ -58,10 +68,11 @@ class Options:
     warmup: float = 1.0
     list_connections: int = 2
     loadgen: str = "auto"  # auto | wrk | python
-    only: set[str] = field(default_factory=lambda: {"read", "write", "pipeline", "list"})
+    only: set[str] = field(default_factory=lambda: set(PHASES))
     output_dir: Path = HERE / "results"
     database_url: str = ""
     amqp_url: str = ""
+    redis_url: str = DEFAULT_REDIS_URL
     command: str = ""
 
     @property
@@ -117,7 +128,13 @@ class Suite:
         return parse_emitted(out.decode())
 
     async def _wrk(
-        self, mode: str, path: str, connections: int, duration: float, file: Path | None
+        self,
+        mode: str,
+        path: str,
+        connections: int,
+        duration: float,
+        file: Path | None,
+        base_url: str | None = None,
     ) -> LoadResult:
         seconds = max(1, math.ceil(duration))
         args = [
@@ -129,7 +146,7 @@ class Suite:
             "10s",
             "-s",
             str(LUA),
-            self.stack.base_url + path,
+            (base_url or self.stack.base_url) + path,
             "--",
             mode,
             self.stack.token,
@@ -162,17 +179,19 @@ class Suite:
         duration: float | None = None,
         file: Path | None = None,
         rate: float | None = None,
+        base_url: str | None = None,
     ) -> LoadResult:
-        """Load the api from another process: wrk when present (and not paced), else bench.loadgen."""
+        """Load the api (the stack's, or the one at `base_url`) from another process: wrk when
+        present (and not paced), else bench.loadgen."""
         duration = duration if duration is not None else self.opts.duration
         warmup = self.opts.warmup
         if self.use_wrk and rate is None:
             if warmup > 0:
-                await self._wrk(mode, path, connections, warmup, file)
-            result = await self._wrk(mode, path, connections, duration, file)
+                await self._wrk(mode, path, connections, warmup, file, base_url)
+            result = await self._wrk(mode, path, connections, duration, file, base_url)
         else:
             spec: dict[str, Any] = {
-                "base_url": self.stack.base_url,
+                "base_url": base_url or self.stack.base_url,
                 "token": self.stack.token,
                 "connections": connections,
                 "duration": duration,
@@ -371,6 +390,192 @@ class Suite:
                 out[str(connections)]["raw_with_token"] = _side(with_token, [a for a, _ in pairs])
                 log(f"  read c={connections}, raw with the token lookup: {_brief(with_token[-1])} (last)")
         self.results["read"] = out
+
+    # ---- the rate limiter's cost on the read path --------------------------------------------
+
+    def rate_limit_env(self, config: str) -> dict[str, str]:
+        """The api's settings for one configuration of the ratelimit phase."""
+        if config == "off":
+            return {"RATE_LIMIT_ENABLED": "false"}
+        storage = "memory://" if config == "memory" else self.opts.redis_url
+        return {
+            "RATE_LIMIT_ENABLED": "true",
+            "RATE_LIMIT_STORAGE_URL": storage,
+            "RATE_LIMIT_KEY_PREFIX": self.stack.rate_limit_prefix,
+            **RATE_LIMIT_UNSPENDABLE,
+        }
+
+    async def ratelimit_phase(self) -> None:
+        log(
+            "ratelimit: GET /v1/assets/:id with the rate limiter off, on in memory and on in Redis "
+            f"({_redacted(self.opts.redis_url)}), budgets {RATE_LIMIT_UNSPENDABLE['RATE_LIMIT_READ']}, "
+            "a fresh api process per measurement"
+        )
+        if not self.ids_file.exists():
+            await self.prepare_ids()
+        await self._redis_answers()
+        out: dict[str, Any] = {
+            "budgets": {
+                "RATE_LIMIT_READ": RATE_LIMIT_UNSPENDABLE["RATE_LIMIT_READ"],
+                "RATE_LIMIT_ORG_READ": RATE_LIMIT_UNSPENDABLE["RATE_LIMIT_ORG_READ"],
+            },
+            "redis_url": _redacted(self.opts.redis_url),
+            "redis_key_prefix": self.stack.rate_limit_prefix,
+            "connections": {},
+        }
+        self.results["ratelimit"] = out
+        try:
+            with self.stack.worker_paused():
+                for connections in READ_CONNECTIONS:
+                    rounds: list[dict[str, Any]] = []
+                    for r in range(self.opts.rounds):
+                        # Rotated, so that each configuration goes first, second and third alike.
+                        shift = r % len(RATE_LIMIT_CONFIGS)
+                        order = [*RATE_LIMIT_CONFIGS[shift:], *RATE_LIMIT_CONFIGS[:shift]]
+                        found: dict[str, Any] = {"order": order}
+                        for config in order:
+                            found[config] = await self._rate_limited_read(config, connections)
+                        found["cost"] = {
+                            c: _cost(found[c]["rate"], found["off"]["rate"]) for c in RATE_LIMITED
+                        }
+                        rounds.append(found)
+                        log(
+                            f"  ratelimit c={connections} round {r + 1}/{self.opts.rounds}: "
+                            + " | ".join(f"{c} {found[c]['rate']:,.0f}/s" for c in RATE_LIMIT_CONFIGS)
+                            + " | cost "
+                            + ", ".join(f"{c} {_num3(found['cost'][c])}" for c in RATE_LIMITED)
+                        )
+                    out["connections"][str(connections)] = _rate_limit_summary(rounds)
+                    self.checkpoint()
+        finally:
+            out["redis_keys_deleted"] = await self._delete_redis_keys()
+        for connections, found in out["connections"].items():
+            log(
+                f"  ratelimit c={connections} medians: "
+                + " | ".join(f"{c} {found[c]['rate']:,.0f}/s" for c in RATE_LIMIT_CONFIGS)
+                + " | cost "
+                + ", ".join(f"{c} {_num3(found['cost'][c])}" for c in RATE_LIMITED)
+            )
+
+    async def _rate_limited_read(self, config: str, connections: int) -> dict[str, Any]:
+        """One measurement of the read load on a fresh api process in one configuration, with
+        proof that its limiter was what the configuration says and that nothing was throttled."""
+        limited = config in RATE_LIMITED
+        async with self.stack.extra_api(f"api-ratelimit-{config}", self.rate_limit_env(config)) as api:
+            probe = await self._probe(api)
+            remaining = probe.get("x-ratelimit-remaining")
+            if probe["status"] != 200:
+                raise RuntimeError(f"ratelimit {config}: the probe GET answered {probe}\n{api.tail()}")
+            if limited and (
+                remaining is None
+                or probe.get("x-ratelimit-limit") != _amount(RATE_LIMIT_UNSPENDABLE["RATE_LIMIT_READ"])
+            ):
+                raise RuntimeError(
+                    f"ratelimit {config}: the limiter is not counting (a GET answered without "
+                    f"X-RateLimit-Remaining, or with another budget): {probe}\n{api.tail()}"
+                )
+            if not limited and remaining is not None:
+                raise RuntimeError(f"ratelimit off: the limiter is still on: {probe}")
+            load = await self.http(
+                "ids", "/v1/assets/", connections, file=self.ids_file, base_url=api.base_url
+            )
+            if not api.alive():
+                raise RuntimeError(f"the {api.name} exited:\n{api.tail()}")
+            counted = await self._api_counts(api)
+            rss = api.peak_rss_mb()
+            tail = api.tail()
+        if not counted["statuses"].get("200"):
+            raise RuntimeError(f"ratelimit {config}: the api counted no 200 on {READ_ROUTE}: {counted}")
+        client_429 = int(load.extra.get("statuses", {}).get("429", 0))  # bench.loadgen's own count
+        if counted["any_429"] or counted["throttled"] or client_429:
+            raise RuntimeError(
+                f"ratelimit {config} at {connections} connections: THROTTLED, the figure is void: "
+                f"the api answered {counted['any_429']} x 429 "
+                f"(assetflow_http_throttled_total {counted['throttled']}, the load generator saw "
+                f"{client_429}); statuses {counted['statuses']}"
+            )
+        if limited and counted["storage_errors"]:
+            raise RuntimeError(
+                f"ratelimit {config}: {counted['storage_errors']} requests were served without limits "
+                f"(assetflow_rate_limit_storage_errors_total): its storage did not answer\n{tail}"
+            )
+        return {
+            **load.as_dict(),
+            "statuses": counted["statuses"],
+            "x_ratelimit_remaining": remaining,
+            "rss_mb": rss,
+        }
+
+    async def _probe(self, api: Service) -> dict[str, Any]:
+        """One GET of an asset: its status and its rate-limit headers (names in lower case)."""
+        asset_id = self.ids_file.read_text().split("\n", 1)[0].strip()
+        headers = {"Authorization": f"Bearer {self.stack.token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{api.base_url}/v1/assets/{asset_id}", headers=headers) as resp,
+        ):
+            await resp.read()
+            found: dict[str, Any] = {"status": resp.status}
+            for name, value in resp.headers.items():
+                if name.lower().startswith(("x-ratelimit", "ratelimit")):
+                    found[name.lower()] = value
+            return found
+
+    async def _api_counts(self, api: Service) -> dict[str, Any]:
+        """What an api process counted (its /metrics): its answers to GET /v1/assets/{id} by status
+        (warm-up and probe included), its 429s on any route, the 429s by budget, and the requests
+        it served unlimited because the storage did not answer."""
+        async with aiohttp.ClientSession() as session, session.get(f"{api.base_url}/metrics") as resp:
+            text = await resp.text()
+        statuses: dict[str, int] = {}
+        any_429 = throttled = storage_errors = 0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "assetflow_http_requests_total":
+                    status = sample.labels["status"]
+                    if status == "429":
+                        any_429 += int(sample.value)
+                    if sample.labels["method"] == "GET" and sample.labels["route"] == READ_ROUTE:
+                        statuses[status] = statuses.get(status, 0) + int(sample.value)
+                elif sample.name == "assetflow_http_throttled_total":
+                    throttled += int(sample.value)
+                elif sample.name == "assetflow_rate_limit_storage_errors_total":
+                    storage_errors += int(sample.value)
+        return {
+            "statuses": statuses,
+            "any_429": any_429,
+            "throttled": throttled,
+            "storage_errors": storage_errors,
+        }
+
+    async def _redis_answers(self) -> None:
+        client = aioredis.from_url(self.opts.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            await client.ping()
+        except Exception as exc:
+            raise RuntimeError(
+                f"the ratelimit phase needs Redis at {_redacted(self.opts.redis_url)} (--redis-url or "
+                f"REDIS_URL), which did not answer: {exc!r}; or leave the phase out with --only"
+            ) from exc
+        finally:
+            await client.aclose()
+
+    async def _delete_redis_keys(self) -> int:
+        """Delete the run's rate-limit keys from Redis; how many there were."""
+        client = aioredis.from_url(self.opts.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        deleted = 0
+        try:
+            keys = [
+                key async for key in client.scan_iter(match=f"{self.stack.rate_limit_prefix}:*", count=1000)
+            ]
+            for start in range(0, len(keys), 1000):
+                deleted += await client.delete(*keys[start : start + 1000])
+        except Exception as exc:
+            log(f"  could not delete the run's Redis keys ({self.stack.rate_limit_prefix}:*): {exc!r}")
+        finally:
+            await client.aclose()
+        log(f"  deleted {deleted} Redis keys {self.stack.rate_limit_prefix}:*")
+        return deleted
 
     async def write_phase(self) -> None:
         log("write: POST /v1/assets vs a raw transaction inserting an asset and an outbox row")
@@ -605,6 +810,53 @@ def _brief(found: Any) -> str:
     return str(found)
 
 
+def _redacted(url: str) -> str:
+    """A URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _amount(budget: str) -> str:
+    """The number of requests of a budget such as `1000000/second`."""
+    return budget.split("/", 1)[0].strip()
+
+
+def _cost(rate: float | None, rate_off: float | None) -> float | None:
+    """The fraction of the read rate the limiter lost: 1 - limited / off (negative: noise)."""
+    return 1 - rate / rate_off if rate is not None and rate_off else None
+
+
+def _num3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _rate_limit_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per configuration over the rounds; each cost the median of the per-round costs."""
+    found: dict[str, Any] = {}
+    for config in RATE_LIMIT_CONFIGS:
+        runs = [r[config] for r in rounds]
+        statuses: dict[str, int] = {}
+        for run in runs:
+            for status, n in run["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + n
+        found[config] = {
+            "rate": median(run["rate"] for run in runs),
+            "p50_ms": median(run["p50_ms"] for run in runs),
+            "p99_ms": median(run["p99_ms"] for run in runs),
+            "errors": sum(run["errors"] for run in runs),
+            "statuses": statuses,
+            "rss_mb": max((run["rss_mb"] for run in runs if run["rss_mb"] is not None), default=None),
+            "generator": runs[0]["generator"] if runs else None,
+        }
+    found["cost"] = {c: median(r["cost"][c] for r in rounds) for c in RATE_LIMITED}
+    found["rounds"] = rounds
+    return found
+
+
 def _side(results: list[LoadResult], apps: list[LoadResult]) -> dict[str, Any]:
     """Medians of a context measurement, and the app's rate over it round by round."""
     return {
@@ -654,8 +906,17 @@ def summarise(
         deep = next((c["p99_ms"] for c in lists[largest].values() if not c["first_page"]), None)
     write = results.get("write", {}).get(str(WRITE_CONNECTIONS), {})
     pipeline = results.get("pipeline", {})
+    limited = results.get("ratelimit", {}).get("connections", {})
+    rate_limit_cost = None
+    if limited:
+        # The worse (higher) of the connection counts, as read_ratio takes the lower ratio.
+        rate_limit_cost = {
+            c: max((v["cost"][c] for v in limited.values() if v["cost"][c] is not None), default=None)
+            for c in RATE_LIMITED
+        }
     document = {
         "read_ratio": min(read_ratios) if read_ratios else None,
+        "rate_limit_cost": rate_limit_cost,
         "write_ratio": write.get("ratio"),
         "pipeline_ratio": pipeline.get("ratio"),
         "list_p99_ms": list_p99,
@@ -677,6 +938,7 @@ def summarise(
             "pipeline_connections": PIPELINE_CONNECTIONS,
             "list_connections": opts.list_connections,
             "pool_size": POOL_SIZE,
+            "phases": [p for p in PHASES if p in opts.only],
         },
         "details": results,
     }
@@ -713,6 +975,9 @@ async def run_suite(opts: Options) -> dict[str, Any]:
         if "read" in opts.only:
             await suite.read_phase()
             checkpoint()
+        if "ratelimit" in opts.only:
+            await suite.ratelimit_phase()
+            checkpoint()
         if "write" in opts.only:
             await suite.write_phase()
             checkpoint()
@@ -744,7 +1009,7 @@ def parse_args(argv: list[str]) -> Options:
         default="auto",
         help="auto: wrk when installed, else the Python load generator",
     )
-    parser.add_argument("--only", help="comma-separated phases: read,write,pipeline,list")
+    parser.add_argument("--only", help=f"comma-separated phases: {','.join(PHASES)} (default all)")
     parser.add_argument("--output-dir", type=Path, help="where latest.json and latest.md go (bench/results)")
     parser.add_argument(
         "--database-url",
@@ -753,6 +1018,11 @@ def parse_args(argv: list[str]) -> Options:
     )
     parser.add_argument(
         "--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        help="the Redis of the ratelimit phase's Redis configuration (keys bench-<run>:*, deleted after)",
     )
     args = parser.parse_args(argv)
     opts = Options(smoke=args.smoke)
@@ -768,12 +1038,16 @@ def parse_args(argv: list[str]) -> Options:
         opts.warmup = args.warmup
     if args.only:
         opts.only = {p.strip() for p in args.only.split(",") if p.strip()}
+        unknown = opts.only - set(PHASES)
+        if unknown or not opts.only:
+            parser.error(f"--only: no such phase {','.join(sorted(unknown))}; choose of {','.join(PHASES)}")
     opts.list_connections = args.list_connections
     opts.loadgen = args.loadgen
     if args.output_dir:
         opts.output_dir = args.output_dir
     opts.database_url = args.database_url
     opts.amqp_url = args.amqp_url
+    opts.redis_url = args.redis_url
     opts.command = " ".join(["uv run python -m bench", *argv])
     return opts
 

@@ -1,6 +1,7 @@
 """The system under test: a database and broker names of the run's own, the api and the worker as
 real subprocesses (`uv run assetflow api|worker`), an organisation and a token; all removed at the
-end."""
+end. A phase may also start api processes of its own, each with settings of its own
+(`Stack.extra_api`), on the same database."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ from shared.topology import CONSUMERS
 
 REPO = Path(__file__).resolve().parent.parent
 READY_SECONDS = 90.0
+# Budgets that no phase ever spends: the suite loads the api with one token at thousands of
+# requests a second, far beyond the defaults (1200/minute per token). Per second, so that a moving
+# window holds about one second of requests (a per-minute budget of millions would hold a
+# minute's: an artificially long list for the limiter to scan).
+UNSPENDABLE_BUDGET = "1000000/second"
+RATE_LIMIT_UNSPENDABLE = {
+    "RATE_LIMIT_READ": UNSPENDABLE_BUDGET,
+    "RATE_LIMIT_WRITE": UNSPENDABLE_BUDGET,
+    "RATE_LIMIT_ORG_READ": UNSPENDABLE_BUDGET,
+    "RATE_LIMIT_ORG_WRITE": UNSPENDABLE_BUDGET,
+}
 
 
 def assetflow_command() -> list[str]:
@@ -60,6 +72,11 @@ class Service:
     log_path: Path
     pid: int = 0  # the python process under uv
     paused: bool = False
+    port: int = 0  # an api's port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -130,7 +147,14 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def env(self) -> dict[str, str]:
+    @property
+    def rate_limit_prefix(self) -> str:
+        """RATE_LIMIT_KEY_PREFIX of every api of the run: its Redis keys begin with it and a colon."""
+        return f"bench-{self.run_id}"
+
+    def env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """The services' environment: the run's database and broker names, and the rate limiter
+        as it ships (on, in process memory) with budgets no phase spends; then `overrides`."""
         env = dict(os.environ)
         env.update(
             DATABASE_URL=self.dsn,
@@ -142,7 +166,12 @@ class Stack:
             LOG_LEVEL="WARNING",
             DB_POOL_MIN_SIZE="2",
             DB_POOL_MAX_SIZE="10",
+            RATE_LIMIT_ENABLED="true",
+            RATE_LIMIT_STORAGE_URL="memory://",
+            RATE_LIMIT_KEY_PREFIX=self.rate_limit_prefix,
+            **RATE_LIMIT_UNSPENDABLE,
         )
+        env.update(overrides or {})
         return env
 
     def cli(self, *args: str) -> str:
@@ -162,20 +191,20 @@ class Stack:
             )
         return done.stdout
 
-    def _spawn(self, name: str) -> Service:
-        log_path = self.workdir / f"{name}.log"
+    def _spawn(self, name: str, label: str | None = None, overrides: dict[str, str] | None = None) -> Service:
+        log_path = self.workdir / f"{label or name}.log"
         handle = open(log_path, "wb")  # the child process writes to it
         command = [*assetflow_command(), name]
         process = subprocess.Popen(
             command,
-            env=self.env(),
+            env=self.env(overrides),
             cwd=REPO,
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         handle.close()
-        service = Service(name, process, log_path)
+        service = Service(label or name, process, log_path)
         service.pid = service_process(process.pid, launcher=command[0] == "uv")
         return service
 
@@ -211,23 +240,38 @@ class Stack:
         finally:
             await conn.close()
         self.api = await asyncio.to_thread(self._spawn, "api")
+        self.api.port = self.api_port
         self.worker = await asyncio.to_thread(self._spawn, "worker")
-        await self._api_ready()
+        await self._api_ready(self.api)
         await self._worker_ready()
 
-    async def _api_ready(self) -> None:
-        assert self.api is not None
+    @contextlib.asynccontextmanager
+    async def extra_api(self, label: str, overrides: dict[str, str]) -> AsyncIterator[Service]:
+        """One more api process, on a free port of its own, with the run's environment and then
+        `overrides`; ready when the block starts, stopped when it ends (its log: <label>.log)."""
+        port = free_port()
+        service = await asyncio.to_thread(self._spawn, "api", label, {**overrides, "API_PORT": str(port)})
+        service.port = port
+        try:
+            await self._api_ready(service)
+            yield service
+        finally:
+            await asyncio.to_thread(service.stop)
+
+    async def _api_ready(self, api: Service) -> None:
         deadline = time.monotonic() + READY_SECONDS
         async with aiohttp.ClientSession() as session:
             while True:
-                if not self.api.alive():
-                    raise RuntimeError(f"the api exited:\n{self.api.tail()}")
+                if not api.alive():
+                    raise RuntimeError(f"the {api.name} exited:\n{api.tail()}")
                 with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(f"{self.base_url}/readyz") as resp:
+                    async with session.get(f"{api.base_url}/readyz") as resp:
                         if resp.status == 200:
                             return
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the api was not ready within {READY_SECONDS} s:\n{self.api.tail()}")
+                    raise RuntimeError(
+                        f"the {api.name} was not ready within {READY_SECONDS} s:\n{api.tail()}"
+                    )
                 await asyncio.sleep(0.2)
 
     async def _worker_ready(self) -> None:

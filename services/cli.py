@@ -24,7 +24,7 @@ from shared.migrate import migrate_database
 from shared.services import organisations
 from shared.services.coverage_notices import sweep
 from shared.services.unit_of_work import unit_of_work
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, checked_budget, get_settings
 from shared.tail import tail_events
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,13 @@ async def cmd_org_create(args: argparse.Namespace) -> None:
     print(f"organisation {org.name} created (prefix {org.prefix})", file=sys.stderr)
 
 
+def _budget(value: str) -> str:
+    try:
+        return checked_budget(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _expiry(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
@@ -129,7 +136,13 @@ def _expiry(value: str) -> dt.datetime:
 async def cmd_token_create(args: argparse.Namespace) -> None:
     async with pool_for(get_settings().database_url.get_secret_value(), min_size=1, max_size=1) as pool:
         _, token = await organisations.create_token(
-            unit_of_work(pool), args.org, args.scope, args.name, args.expires
+            unit_of_work(pool),
+            args.org,
+            args.scope,
+            args.name,
+            args.expires,
+            rate_limit_read=args.rate_limit_read,
+            rate_limit_write=args.rate_limit_write,
         )
     print(token)
 
@@ -147,7 +160,10 @@ async def cmd_token_list(args: argparse.Namespace) -> None:
         tokens = await organisations.list_tokens(unit_of_work(pool), args.org)
     for t in tokens:
         state = "revoked" if t.revoked_at else "live"
-        print(f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}")
+        budgets = f"read={t.rate_limit_read or 'default'}\twrite={t.rate_limit_write or 'default'}"
+        print(
+            f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}\t{budgets}"
+        )
 
 
 async def cmd_sweep(args: argparse.Namespace) -> None:
@@ -185,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--scope", action="append", required=True, choices=["assets:read", "assets:write"])
     tcreate.add_argument("--name", help="a label for the token")
     tcreate.add_argument("--expires", type=_expiry, help="ISO date or time after which it stops working")
+    tcreate.add_argument(
+        "--rate-limit-read",
+        type=_budget,
+        metavar="BUDGET",
+        help="its own read budget, e.g. 100/minute (default: RATE_LIMIT_READ)",
+    )
+    tcreate.add_argument(
+        "--rate-limit-write",
+        type=_budget,
+        metavar="BUDGET",
+        help="its own write budget, e.g. 10/minute (default: RATE_LIMIT_WRITE)",
+    )
     tcreate.set_defaults(run=cmd_token_create)
     trevoke = token.add_parser("revoke", help="revoke a token by its id or by the token itself")
     trevoke.add_argument("token")

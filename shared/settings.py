@@ -1,11 +1,13 @@
 """Settings read from the environment (pydantic-settings)."""
 
 import datetime as dt
-from functools import lru_cache
+import ipaddress
+from functools import cached_property, lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BeforeValidator, Field, SecretStr
+from limits import RateLimitItem, parse
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +23,34 @@ class SecretUrl(SecretStr):
         port = f":{parts.port}" if parts.port else ""
         return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}{port}"))
 
+
+def budget_of(text: str) -> RateLimitItem:
+    """A budget such as `1200/minute` or `10 per second`; ValueError naming the form otherwise."""
+    try:
+        item = parse(text)
+    except ValueError:
+        item = None
+    if item is None or ";" in text or "," in text or item.amount < 1:
+        raise ValueError(f"{text!r} is not a budget: give one count per period, such as 1200/minute")
+    return item
+
+
+def checked_budget(text: str) -> str:
+    budget_of(text)
+    return text.strip()
+
+
+def _checked_networks(text: str) -> str:
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network (such as 10.0.0.0/8)") from None
+    return text
+
+
+# A count per period (`1200/minute`, `10/second`, `5000 per hour`), as the `limits` package reads it.
+Budget = Annotated[str, AfterValidator(checked_budget)]
 
 LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -55,6 +85,24 @@ class Settings(BaseSettings):
     worker_port: int = Field(default=8081, ge=0, le=65535)
     expiry_warning_days: int = Field(default=30, ge=0, le=3650)
     sweep_at: dt.time = dt.time(2, 0)
+    # Rate limits: each token's budgets, each organisation's over all its tokens, and what a
+    # client address may try with a token that does not work.
+    rate_limit_enabled: bool = True
+    rate_limit_read: Budget = "1200/minute"
+    rate_limit_write: Budget = "300/minute"
+    rate_limit_org_read: Budget = "6000/minute"
+    rate_limit_org_write: Budget = "1500/minute"
+    rate_limit_unauthenticated: Budget = "60/minute"
+    # memory:// (this process) or redis://[:password@]host:port[/db], shared by every api process.
+    rate_limit_storage_url: SecretUrl = SecretUrl("memory://")
+    rate_limit_key_prefix: str = Field(default="assetflow", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    # Peers (addresses or networks, comma-separated) whose X-Forwarded-For names the client.
+    trusted_proxies: Annotated[str, AfterValidator(_checked_networks)] = ""
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        parts = (part.strip() for part in self.trusted_proxies.split(","))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
 
 @lru_cache(maxsize=1)

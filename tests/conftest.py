@@ -79,6 +79,27 @@ def amqp_url() -> Iterator[str]:
         yield f"amqp://{container.username}:{container.password}@{host}:{port}/"
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL if set; else a Redis container; else a failure saying what to set."""
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    if not _docker_answers():
+        pytest.fail(
+            "The shared rate-limit tests need a real Redis. Set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+            "or run them where a Docker engine answers so that testcontainers can start one.",
+            pytrace=False,
+        )
+    from testcontainers.community.redis import RedisContainer
+
+    with RedisContainer("redis:7") as container:
+        yield f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(container.port)}/0"
+
+
+# This run's own Redis keys begin with it (RATE_LIMIT_KEY_PREFIX), so runs never count each other's.
+REDIS_KEY_PREFIX = f"assetflow-test-{RUN_ID}"
+
 EVENTS_PREFIX = f"assetflow-test-{RUN_ID}"
 
 
@@ -151,6 +172,9 @@ def settings(database_url: str, amqp_url: str, broker: str) -> Settings:
         events_prefix=broker,
         worker_port=0,
         db_pool_max_size=20,
+        # The suite's clients make thousands of requests a minute with a few tokens; the rate
+        # limits have tests of their own (tests/integration/test_rate_limits.py).
+        rate_limit_enabled=False,
     )
 
 

@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.api.keys import METRICS, POOL, RELAY, SETTINGS
+from services.api.keys import LIMITER, METRICS, POOL, RELAY, SETTINGS
 from services.api.metrics import HttpMetrics
-from services.api.middlewares import bearer_auth, errors, request_context
+from services.api.middlewares import bearer_auth, errors, rate_limit_headers, request_context
+from services.api.rate_limits import Limiter
 from services.api.routes import setup_routes
 from shared.db import create_pool
 from shared.event_metrics import RelayMetrics
@@ -37,6 +38,15 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     await task
 
 
+async def _limiter(app: web.Application) -> AsyncIterator[None]:
+    limiter = app[LIMITER]
+    if limiter is not None:
+        limiter.start()
+    yield
+    if limiter is not None:
+        await limiter.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway; connections are opened when it starts, not here."""
     app = web.Application(
@@ -45,6 +55,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics()
+    app[LIMITER] = Limiter(settings, app[METRICS].registry) if settings.rate_limit_enabled else None
+    app.on_response_prepare.append(rate_limit_headers)
+    app.cleanup_ctx.append(_limiter)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_relay)
     setup_routes(app)

@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, UNIT_OF_WORK_KEY, endpoint_of
-from services.api.keys import METRICS, POOL
+from services.api.keys import LIMITER, METRICS, POOL, SETTINGS
 from services.api.problems import ApiError, render_v1, render_v2
+from services.api.rate_limits import Limiter, Standing, Throttled, client_address
 from shared.domain.models import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.organisations import authenticate
@@ -21,6 +22,8 @@ from shared.services.unit_of_work import UnitOfWork, unit_of_work
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Where the budget that a request counted against stands (None while its storage is away).
+RATE_LIMIT_KEY: web.RequestKey[Standing | None] = web.RequestKey("rate_limit")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -135,16 +138,16 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     spec = endpoint_of(request.match_info.handler)
     if spec is None or spec.scope is None:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    token = given.strip()
-    if not header:
-        raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
+    limiter = request.app[LIMITER]
     pool = request.app[POOL]
     async with unit_of_work(pool) as uow:
-        request[PRINCIPAL_KEY] = await _principal(unit_of_work(pool) if request.body_exists else uow, token)
+        principal = await _authenticated(request, unit_of_work(pool) if request.body_exists else uow, limiter)
+        request[PRINCIPAL_KEY] = principal
+        if limiter is not None:
+            try:
+                request[RATE_LIMIT_KEY] = await limiter.spend(limiter.budgets(principal, request.method))
+            except Throttled as exc:
+                raise _throttled(request, exc) from None
         request[UNIT_OF_WORK_KEY] = uow
         try:
             return await handler(request)
@@ -152,7 +155,68 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
             del request[UNIT_OF_WORK_KEY]  # its connection goes back to the pool: nobody may use it again
 
 
-async def _principal(uow: UnitOfWork, token: str) -> Principal:
+async def _authenticated(request: web.Request, uow: UnitOfWork, limiter: Limiter | None) -> Principal:
+    """The principal of the request's token. A request without a working token counts against
+    its client address's budget, and an address whose budget is spent has no token checked."""
+    if limiter is None:
+        return await _principal(uow, request.headers.get("Authorization", ""))
+    address = client_address(request, request.app[SETTINGS].trusted_proxy_networks)
+    budget = limiter.address_budget(address, request.method)
+    try:
+        if limiter.suspect(address):
+            await limiter.check_spent(budget)
+        return await _principal(uow, request.headers.get("Authorization", ""))
+    except Throttled as exc:
+        raise _throttled(request, exc) from None
+    except ApiError:
+        await limiter.count(budget)
+        raise
+
+
+def _throttled(request: web.Request, exc: Throttled) -> ApiError:
+    """429 in the dialect of the route, with Retry-After and the spent budget's headers."""
+    request[RATE_LIMIT_KEY] = exc.standing
+    budget = exc.standing.budget
+    wait = exc.retry_after(time.time())
+    headers = {"Retry-After": str(wait)}
+    if request.path.startswith("/api/v2/"):
+        # Django REST framework's own throttling answer.
+        unit = "second" if wait == 1 else "seconds"
+        return ApiError(429, f"Request was throttled. Expected available in {wait} {unit}.", headers=headers)
+    if budget.owner == "address":
+        detail = (
+            f"Too many requests without a working token from this address ({budget.limit}); "
+            f"try again in {wait} s."
+        )
+    else:
+        whose = "This token's" if budget.owner == "token" else "This organisation's"
+        detail = f"{whose} {budget.kind} budget ({budget.limit}) is spent; try again in {wait} s."
+    item = budget.item
+    members: dict[str, object] = {
+        "budget": {
+            "owner": budget.owner,
+            "class": budget.kind,
+            "quota": item.amount,
+            "window_seconds": item.get_expiry(),
+        }
+    }
+    return ApiError(429, detail, headers=headers, members=members)
+
+
+async def rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to a request that counted against a budget says where that budget stands."""
+    standing = request.get(RATE_LIMIT_KEY)
+    if standing is not None:
+        response.headers.update(standing.headers(time.time()))
+
+
+async def _principal(uow: UnitOfWork, header: str) -> Principal:
+    scheme, _, given = header.partition(" ")
+    token = given.strip()
+    if not header:
+        raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "invalid_request")
     principal = await authenticate(uow, token)
     if principal is None:
         raise _unauthorized("The token is unknown, revoked or expired.", "invalid_token")

@@ -22,8 +22,40 @@ _ERROR_TEXT = {
     409: "The change conflicts with other objects.",
     413: "The body is too large.",
     415: "The body is not JSON.",
+    429: "A budget is spent (the token's, its organisation's, or the client address's for tokens that "
+    "do not work); `Retry-After` says when to try again. Nothing was done.",
     503: "A dependency is unreachable.",
 }
+
+# What every answer to a request that counted against a budget carries (not when limiting is off).
+_RATE_HEADERS: dict[str, dict[str, Any]] = {
+    "RateLimit-Policy": {
+        "description": "The budget the request counted against (the tightest when several apply), as "
+        'draft-ietf-httpapi-ratelimit-headers defines it: `"token-read";q=1200;w=60` (quota `q` '
+        "requests per window of `w` seconds). Policies: `token-read`, `token-write`, "
+        "`organisation-read`, `organisation-write`, `address`.",
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of that budget: `"token-read";r=1199;t=60` (`r` requests '
+        "remaining, `t` seconds until the next comes back).",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Limit": {"description": "The budget's quota.", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "Requests left in the window.", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {
+        "description": "When the next request's worth comes back, in Unix seconds.",
+        "schema": {"type": "integer"},
+    },
+}
+_RETRY_AFTER = {
+    "description": "Whole seconds to wait before the budget has room again (at least 1).",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def _header_refs(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
 def _models(specs: list[Endpoint]) -> list[tuple[type[BaseModel], str]]:
@@ -96,12 +128,17 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
     op["responses"] = {str(spec.status): success}
-    for status in spec.errors:
+    errors = (*spec.errors, 429) if spec.scope is not None and 429 not in spec.errors else spec.errors
+    for status in errors:
         op["responses"][str(status)] = {
             "description": _ERROR_TEXT.get(status, "Error"),
             "content": _error_content(spec.dialect, status),
         }
     if spec.scope is not None:
+        for status, response in op["responses"].items():
+            if status != "401":  # an answer to a token that does not work counts against no token
+                response["headers"] = _header_refs(*_RATE_HEADERS)
+        op["responses"]["429"]["headers"] = _header_refs("Retry-After", *_RATE_HEADERS)
         op["security"] = [{"bearer": []}]
         op["description"] = (op.get("description", "") + f"\n\nRequired scope: `{spec.scope}`.").strip()
     return op
@@ -136,5 +173,6 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": _titled(definitions.get("$defs", {})),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "headers": {**_RATE_HEADERS, "Retry-After": _RETRY_AFTER},
         },
     }

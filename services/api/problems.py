@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from services.api.responses import json_response
 from shared.errors import FieldProblem
@@ -36,6 +37,7 @@ class ApiError(Exception):
     problems: list[FieldProblem] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     code: str | None = None
+    members: dict[str, object] = field(default_factory=dict)  # more of a v1 problem document
 
     def __str__(self) -> str:
         return self.detail
@@ -78,6 +80,7 @@ def render_v1(error: ApiError, request: web.Request, request_id: str) -> web.Res
     }
     if error.problems:
         body["errors"] = [{"field": p.field, "message": p.message} for p in error.problems]
+    body.update(error.members)
     return json_response(body, status=error.status, content_type=PROBLEM_CONTENT_TYPE, headers=error.headers)
 
 
@@ -99,6 +102,15 @@ class FieldError(BaseModel):
     message: str
 
 
+class SpentBudget(BaseModel):
+    """The budget that a 429 found spent."""
+
+    owner: Literal["token", "organisation", "address"]
+    class_: Literal["read", "write"] = Field(alias="class")
+    quota: int
+    window_seconds: int
+
+
 class ProblemDocument(BaseModel):
     """An RFC 9457 problem document with Uslimato's `error` and `code` members."""
 
@@ -111,3 +123,4 @@ class ProblemDocument(BaseModel):
     code: str
     request_id: str
     errors: list[FieldError] | None = None
+    budget: SpentBudget | None = None

@@ -84,15 +84,20 @@ class ApiToken(Record):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     created_at: dt.datetime
+    # The token's own budgets (such as "100/minute"); None takes the settings' default.
+    rate_limit_read: str | None = None
+    rate_limit_write: str | None = None
 
 
 class Principal(Record):
-    """Who is calling: a token of an organisation, with its scopes."""
+    """Who is calling: a token of an organisation, with its scopes and its own budgets."""
 
     token_id: UUID
     token_name: str
     org_id: UUID
     scopes: frozenset[str]
+    rate_limit_read: str | None = None
+    rate_limit_write: str | None = None
 
 
 class Caller(Record):

@@ -10,7 +10,9 @@ from shared.db import Conn, ConnectionSource
 from shared.domain.models import ApiToken, Organisation
 
 _ORG_COLUMNS = "id, name, prefix, tag_template, created_at"
-_TOKEN_COLUMNS = "id, org_id, name, scopes, expires_at, revoked_at, created_at"
+_TOKEN_COLUMNS = (
+    "id, org_id, name, scopes, expires_at, revoked_at, created_at, rate_limit_read, rate_limit_write"
+)
 
 
 async def _fetch_one(conn: Conn, query: str, *args: Any) -> asyncpg.Record:
@@ -83,18 +85,23 @@ class OrganisationRepository:
         token_hash: bytes,
         scopes: list[str],
         expires_at: dt.datetime | None,
+        rate_limit_read: str | None = None,
+        rate_limit_write: str | None = None,
     ) -> ApiToken:
         async with self._db.connection() as conn:
             row = await _fetch_one(
                 conn,
-                f"""INSERT INTO api_tokens (id, org_id, name, token_hash, scopes, expires_at)
-                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TOKEN_COLUMNS}""",
+                f"""INSERT INTO api_tokens (id, org_id, name, token_hash, scopes, expires_at,
+                        rate_limit_read, rate_limit_write)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_TOKEN_COLUMNS}""",
                 uuid4(),
                 org_id,
                 name,
                 token_hash,
                 scopes,
                 expires_at,
+                rate_limit_read,
+                rate_limit_write,
             )
             return ApiToken.model_validate(dict(row))
 

@@ -9,6 +9,7 @@ from shared.domain.models import ApiToken, Organisation, Principal, Scope
 from shared.domain.tokens import hash_token, hashes_match, mint_token
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.unit_of_work import UnitOfWork
+from shared.settings import checked_budget
 
 PREFIX_PATTERN = re.compile(r"^[A-Z0-9]{1,10}$")
 
@@ -51,16 +52,26 @@ async def create_token(
     scopes: list[str],
     name: str | None = None,
     expires_at: dt.datetime | None = None,
+    rate_limit_read: str | None = None,
+    rate_limit_write: str | None = None,
 ) -> tuple[ApiToken, str]:
-    """Mint a token for an organisation; the plain token is returned once and never stored."""
+    """Mint a token for an organisation; the plain token is returned once and never stored. Its
+    own read and write budgets (such as "100/minute") replace the settings' defaults."""
     known = {s.value for s in Scope}
     unknown = [s for s in scopes if s not in known]
     if not scopes or unknown:
         raise InvalidInput.one("scope", f"give one or more of {sorted(known)}; unknown: {unknown}")
+    budgets = {"rate_limit_read": rate_limit_read, "rate_limit_write": rate_limit_write}
+    for field, budget in budgets.items():
+        if budget is not None:
+            try:
+                budgets[field] = checked_budget(budget)
+            except ValueError as exc:
+                raise InvalidInput.one(field, str(exc)) from None
     org = await find_organisation(uow, org_name)
     plain = mint_token()
     token = await uow.organisations.insert_token(
-        org.id, name or "token", hash_token(plain), sorted(set(scopes)), expires_at
+        org.id, name or "token", hash_token(plain), sorted(set(scopes)), expires_at, **budgets
     )
     return token, plain
 
@@ -90,7 +101,12 @@ async def authenticate(uow: UnitOfWork, presented: str) -> Principal | None:
     if not hashes_match(stored, digest):
         return None
     return Principal(
-        token_id=token.id, token_name=token.name, org_id=token.org_id, scopes=frozenset(token.scopes)
+        token_id=token.id,
+        token_name=token.name,
+        org_id=token.org_id,
+        scopes=frozenset(token.scopes),
+        rate_limit_read=token.rate_limit_read,
+        rate_limit_write=token.rate_limit_write,
     )
 
 

@@ -128,8 +128,12 @@ def linked_misfit(spec: dict[str, Any], failure: Exception, case: Any) -> bool:
 
 
 def _component(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """What a `$ref` names (`#/components/schemas/…`, `#/components/headers/…`), or the schema itself."""
     ref = schema.get("$ref", "")
-    found: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema
+    if not ref:
+        return schema
+    _, _, kind, name = ref.split("/")
+    found: dict[str, Any] = spec["components"][kind][name]
     return found
 
 

@@ -315,7 +315,14 @@ class FakeOrganisations(_Part):
         return row["tag_counter"], row["tag_template"], row["prefix"]
 
     async def insert_token(
-        self, org_id: UUID, name: str, token_hash: bytes, scopes: list[str], expires_at: dt.datetime | None
+        self,
+        org_id: UUID,
+        name: str,
+        token_hash: bytes,
+        scopes: list[str],
+        expires_at: dt.datetime | None,
+        rate_limit_read: str | None = None,
+        rate_limit_write: str | None = None,
     ) -> ApiToken:
         token = ApiToken(
             id=uuid4(),
@@ -325,6 +332,8 @@ class FakeOrganisations(_Part):
             expires_at=expires_at,
             revoked_at=None,
             created_at=_now(),
+            rate_limit_read=rate_limit_read,
+            rate_limit_write=rate_limit_write,
         )
         self._state.tokens[token.id] = {"token": token, "hash": token_hash}
         return token
