@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
@@ -99,6 +100,18 @@ def redis_url() -> Iterator[str]:
 
 # This run's own Redis keys begin with it (RATE_LIMIT_KEY_PREFIX), so runs never count each other's.
 REDIS_KEY_PREFIX = f"assetflow-test-{RUN_ID}"
+
+
+async def delete_keys(redis_url: str, prefix: str) -> None:
+    """Delete the Redis keys that begin with a prefix."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
 
 EVENTS_PREFIX = f"assetflow-test-{RUN_ID}"
 

@@ -10,12 +10,11 @@ from typing import IO, Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
 from shared.settings import Settings
-from tests.conftest import REDIS_KEY_PREFIX, Tenant, poll
+from tests.conftest import REDIS_KEY_PREFIX, Tenant, delete_keys, poll
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.integration.test_cli_ports import ASSETFLOW, DEADLINE, cli_env, free_port
 
@@ -25,13 +24,7 @@ async def key_prefix(redis_url: str) -> AsyncIterator[str]:
     """Redis keys of this test's own; deleted at the end."""
     prefix = f"{REDIS_KEY_PREFIX}-{uuid.uuid4().hex[:8]}"
     yield prefix
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await delete_keys(redis_url, prefix)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from services.api.app import create_app
 from shared.services import organisations
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
-from tests.conftest import Tenant, TenantFactory
+from tests.conftest import REDIS_KEY_PREFIX, Tenant, TenantFactory, delete_keys
 from tests.integration.test_operations import cli
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -36,15 +36,22 @@ def parse_field(value: str) -> tuple[str, dict[str, int]]:
     return found["name"], {key: int(number) for key, number in params.items()}
 
 
-@pytest.fixture
-async def limited(settings: Settings) -> AsyncIterator[ClientFactory]:
-    """A real app of its own with rate limiting on and the given budgets (generous defaults)."""
+@pytest.fixture(params=["memory", "redis"])
+async def limited(
+    request: pytest.FixtureRequest, settings: Settings, redis_url: str
+) -> AsyncIterator[ClientFactory]:
+    """A real app of its own with rate limiting on and the given budgets (generous defaults),
+    counting in its own memory and, again, in Redis under keys of the test's own."""
     made: list[TestClient] = []
+    prefix = f"{REDIS_KEY_PREFIX}-{uuid.uuid4().hex[:8]}"
+    storage = {"memory": "memory://", "redis": redis_url}[request.param]
 
     async def make(**overrides: Any) -> TestClient:
         values = {
             **settings.model_dump(),
             "rate_limit_enabled": True,
+            "rate_limit_storage_url": storage,
+            "rate_limit_key_prefix": prefix,
             "rate_limit_read": "1000/minute",
             "rate_limit_write": "1000/minute",
             "rate_limit_org_read": "5000/minute",
@@ -60,6 +67,8 @@ async def limited(settings: Settings) -> AsyncIterator[ClientFactory]:
     yield make
     for client in made:
         await client.close()
+    if request.param == "redis":
+        await delete_keys(redis_url, prefix)
 
 
 async def _problem(response: ClientResponse, owner: str, kind: str) -> dict[str, Any]:
