@@ -125,7 +125,8 @@ class RateLimitMetrics:
         )
         self.storage_errors = Counter(
             "assetflow_rate_limit_storage_errors_total",
-            "Requests served without limits because the rate-limit storage could not be reached.",
+            "Calls to the rate-limit storage that failed; after each the api serves without limits for "
+            "a second before it tries again.",
             registry=registry,
         )
 
