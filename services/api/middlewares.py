@@ -71,6 +71,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         )
 
 
+def _is_v2(request: web.Request) -> bool:
+    """Whether the route is the v2 dialect's, whose errors are Django REST framework's."""
+    return request.path.startswith("/api/v2/")
+
+
 def _as_api_error(exc: Exception) -> ApiError | None:
     """The answer for an error that is the caller's, not ours; None for anything else."""
     match exc:
@@ -113,7 +118,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 raise
             logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID_KEY)})
             error = ApiError(500, "Something went wrong on our side; the request id names it.")
-        if request.path.startswith("/api/v2/"):
+        if _is_v2(request):
             return render_v2(error)
         return render_v1(error, request, request.get(REQUEST_ID_KEY, ""))
 
@@ -179,7 +184,7 @@ def _throttled(request: web.Request, exc: Throttled) -> ApiError:
     budget = exc.standing.budget
     wait = exc.retry_after(time.time())
     headers = {"Retry-After": str(wait)}
-    if request.path.startswith("/api/v2/"):
+    if _is_v2(request):
         # Django REST framework's own throttling answer.
         unit = "second" if wait == 1 else "seconds"
         return ApiError(429, f"Request was throttled. Expected available in {wait} {unit}.", headers=headers)
