@@ -147,6 +147,31 @@ async def test_the_organisation_total_spans_its_tokens(
     assert (await client.get("/v1/assets", headers=neighbour.auth())).status == 200
 
 
+async def test_a_concurrent_burst_gets_exactly_the_budget(
+    limited: ClientFactory, make_tenant: TenantFactory
+) -> None:
+    """Requests in flight together (in Redis they go to it together, several in one call) are
+    still each counted once: each token gets at most its own, and the organisation its total."""
+    tenant, neighbour = await make_tenant(), await make_tenant()
+    client = await limited(rate_limit_read="20/minute", rate_limit_org_read="30/minute")
+
+    async def read(who: Tenant, token: str) -> tuple[str, int, str | None]:
+        async with client.get("/v1/assets", headers=who.auth(token)) as response:
+            owner = (await response.json())["budget"]["owner"] if response.status == 429 else None
+            return token, response.status, owner
+
+    burst = [(tenant, tenant.token), (tenant, tenant.read_token), (neighbour, neighbour.token)] * 25
+    answers = await asyncio.gather(*(read(who, token) for who, token in burst))
+    allowed = {
+        token: sum(1 for t, status, _ in answers if t == token and status == 200) for _, token in burst
+    }
+    assert allowed[tenant.token] <= 20 and allowed[tenant.read_token] <= 20
+    assert allowed[tenant.token] + allowed[tenant.read_token] == 30  # the organisation's total, exactly
+    assert allowed[neighbour.token] == 20  # its own budget, exactly; the other tenant took nothing of it
+    assert {status for _, status, _ in answers} == {200, 429}
+    assert {owner for _, status, owner in answers if status == 429} <= {"token", "organisation"}
+
+
 async def test_the_headers_count_down_and_parse_as_the_draft_defines(
     limited: ClientFactory, tenant: Tenant
 ) -> None:
