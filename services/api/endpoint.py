@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -129,18 +130,48 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         if any(e["type"] == "model_type" for e in exc.errors()):
             problems = [FieldProblem("body", "must be a JSON object")]
         raise bad_request(problems, "The body") from exc
-    if isinstance(body, RequestBody) and (nulls := body.null_fields()):
-        raise bad_request([FieldProblem(name, "may be left out but not null") for name in nulls], "The body")
-    if isinstance(body, RequestBody) and (amounts := body.exact_amounts & body.model_fields_set):
-        if inexact := _inexact_amounts(raw, amounts):
-            raise bad_request([FieldProblem(name, AMOUNT_RULE) for name in inexact], "The body")
+    if isinstance(body, RequestBody):
+        _check_strict_fields(body, raw)
     return body
 
 
-def _inexact_amounts(raw: bytes, names: frozenset[str]) -> list[str]:
-    """The amounts among `names` sent as JSON numbers with more than two decimals, read exactly
-    (the body is valid JSON and an object: pydantic has just read it)."""
-    exact = json.loads(raw, parse_float=Decimal)
+def _check_strict_fields(body: RequestBody, raw: bytes) -> None:
+    """What pydantic does not check: not-null fields sent as null, and amounts with more than two
+    decimals (read again from the JSON, exactly). A bulk body's items are each checked so, each
+    named by its place (`data[3].name`)."""
+
+    @cache
+    def exact() -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(raw, parse_float=Decimal)
+        return found
+
+    def item(field: str, index: int) -> Callable[[], dict[str, Any]]:
+        return lambda: exact()[field][index]  # type: ignore[no-any-return]
+
+    field = body.items_field
+    parts: list[tuple[str, RequestBody, Callable[[], dict[str, Any]]]] = (
+        [("", body, exact)]
+        if field is None
+        else [
+            (f"{field}[{index}].", part, item(field, index))
+            for index, part in enumerate(getattr(body, field))
+        ]
+    )
+    if nulls := [f"{place}{name}" for place, part, _ in parts for name in part.null_fields()]:
+        raise bad_request([FieldProblem(name, "may be left out but not null") for name in nulls], "The body")
+    inexact = [
+        f"{place}{name}"
+        for place, part, json_of in parts
+        if (amounts := part.exact_amounts & part.model_fields_set)
+        for name in _inexact_amounts(json_of(), amounts)
+    ]
+    if inexact:
+        raise bad_request([FieldProblem(name, AMOUNT_RULE) for name in inexact], "The body")
+
+
+def _inexact_amounts(exact: dict[str, Any], names: frozenset[str]) -> list[str]:
+    """The amounts among `names` sent as JSON numbers with more than two decimals, in the body's
+    JSON object read exactly (it is valid JSON and an object: pydantic has just read it)."""
     return [
         name
         for name in sorted(names)

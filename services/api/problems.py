@@ -48,11 +48,19 @@ def bad_request(problems: list[FieldProblem], what: str = "The request") -> ApiE
     return ApiError(400, f"{what} is not valid: {names}.", problems)
 
 
+def _location(parts: tuple[int | str, ...]) -> str:
+    """A place in a body as a JavaScript path names it: `data[3].custom_fields.size`."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
 def problems_from_validation(exc: ValidationError, source: str) -> list[FieldProblem]:
     """One problem per pydantic error, named by its dotted location in the body or query."""
     found: list[FieldProblem] = []
     for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"]) or source
+        location = _location(error["loc"]) or source
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known field" if source == "body" else "is not a known parameter"

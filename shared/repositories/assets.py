@@ -1,6 +1,6 @@
 """The asset table: reads joined with the catalog, writes, filtered lists and their totals."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -249,6 +249,17 @@ class AssetRepository:
                 "SELECT true FROM assets WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, asset_id
             )
             return bool(found)
+
+    async def lock_many(self, org_id: UUID, asset_ids: Sequence[UUID]) -> set[UUID]:
+        """Lock the rows for the rest of the transaction, in the order of their ids (so that two
+        bulk changes of overlapping assets queue rather than deadlock); the ids found."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM assets WHERE org_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE",
+                org_id,
+                list(asset_ids),
+            )
+            return {row["id"] for row in rows}
 
     async def insert(self, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]) -> None:
         """Insert one asset; TagTaken when the organisation already has the tag."""

@@ -1,8 +1,9 @@
-"""Use cases of assets: read, list, create, change and delete."""
+"""Use cases of assets: read, list, create, change and delete, one at a time or many at once."""
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,7 +13,7 @@ from shared.domain.custom_forms import custom_field_problems
 from shared.domain.depreciation import fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
 from shared.domain.queries import AssetFilter, CompanyFilter
-from shared.errors import AssetNotFound, FieldProblem, InvalidInput, NotFound, TagTaken
+from shared.errors import AssetNotFound, Conflict, FieldProblem, InvalidInput, NotFound, TagTaken
 from shared.events import EventType
 from shared.repositories.catalog import (
     ASSET_TYPES,
@@ -147,43 +148,125 @@ async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any
 
 async def update_asset(uow: UnitOfWork, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
     """Change some fields of an asset; an explicit None clears a field. No change, no event."""
-    org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
     async with uow.transaction():
-        if not await uow.assets.lock(org_id, row_id):
+        if not await uow.assets.lock(caller.org_id, row_id):
             raise AssetNotFound(asset_id)
-        before = await uow.assets.get(org_id, row_id)
-        assert before is not None
-        values = await _resolve(uow, org_id, fields, before)
-        changed = {k: v for k, v in values.items() if getattr(before, k) != v}
-        if not changed:
-            return before
-        await uow.assets.update(org_id, row_id, changed)
-        after = await uow.assets.get(org_id, row_id)
-        assert after is not None
-        if changed.keys() & {"custom_fields", "custom_form_id"}:
-            await _check_custom_fields(uow, org_id, after, "custom_fields")
-        _check_depreciation(after)
-        await record_change(uow, EventType.ASSET_UPDATED, caller, before, after)
-    return after
+        return await _update_locked(uow, caller, row_id, fields)
 
 
 async def delete_asset(uow: UnitOfWork, caller: Caller, asset_id: str) -> Asset:
     """Delete an asset; returns its last state."""
-    org_id = caller.org_id
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
     async with uow.transaction():
-        if not await uow.assets.lock(org_id, row_id):
+        if not await uow.assets.lock(caller.org_id, row_id):
             raise AssetNotFound(asset_id)
-        last = await uow.assets.get(org_id, row_id)
-        assert last is not None
-        await uow.assets.delete(org_id, row_id)
-        await record_change(uow, EventType.ASSET_DELETED, caller, last, None)
+        return await _delete_locked(uow, caller, row_id)
+
+
+# The most assets one bulk change may name.
+MAX_BULK = 1000
+
+
+async def update_assets(
+    uow: UnitOfWork, caller: Caller, changes: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[Asset]:
+    """Change many assets at once, all or nothing, each as `update_asset` would (its own event,
+    none for an item that changes nothing); the assets afterwards, in the order of the changes.
+    A problem with any item is named by its place: `data[3].purchase_price`."""
+    row_ids = _bulk_ids([asset_id for asset_id, _ in changes], "data[{}].id")
+    async with uow.transaction():
+        await _lock_all(uow, caller.org_id, row_ids, "data[{}].id")
+        changed = []
+        for index, (row_id, (_, fields)) in enumerate(zip(row_ids, changes, strict=True)):
+            with _item_named(f"data[{index}]"):
+                changed.append(await _update_locked(uow, caller, row_id, fields))
+    return changed
+
+
+async def delete_assets(uow: UnitOfWork, caller: Caller, asset_ids: Sequence[str]) -> list[Asset]:
+    """Delete many assets at once, all or nothing, each with its own event; their last states."""
+    row_ids = _bulk_ids(asset_ids, "ids[{}]")
+    async with uow.transaction():
+        await _lock_all(uow, caller.org_id, row_ids, "ids[{}]")
+        return [await _delete_locked(uow, caller, row_id) for row_id in row_ids]
+
+
+async def _update_locked(uow: UnitOfWork, caller: Caller, row_id: UUID, fields: Mapping[str, Any]) -> Asset:
+    org_id = caller.org_id
+    before = await uow.assets.get(org_id, row_id)
+    assert before is not None
+    values = await _resolve(uow, org_id, fields, before)
+    changed = {k: v for k, v in values.items() if getattr(before, k) != v}
+    if not changed:
+        return before
+    await uow.assets.update(org_id, row_id, changed)
+    after = await uow.assets.get(org_id, row_id)
+    assert after is not None
+    if changed.keys() & {"custom_fields", "custom_form_id"}:
+        await _check_custom_fields(uow, org_id, after, "custom_fields")
+    _check_depreciation(after)
+    await record_change(uow, EventType.ASSET_UPDATED, caller, before, after)
+    return after
+
+
+async def _delete_locked(uow: UnitOfWork, caller: Caller, row_id: UUID) -> Asset:
+    last = await uow.assets.get(caller.org_id, row_id)
+    assert last is not None
+    await uow.assets.delete(caller.org_id, row_id)
+    await record_change(uow, EventType.ASSET_DELETED, caller, last, None)
     return last
+
+
+def _bulk_ids(asset_ids: Sequence[str], place: str) -> list[UUID]:
+    """The ids of a bulk change, each once: a malformed or repeated one is named by its place."""
+    if not 1 <= len(asset_ids) <= MAX_BULK:
+        raise InvalidInput.one(place.split("[")[0], f"must name 1 to {MAX_BULK} assets, not {len(asset_ids)}")
+    problems: list[FieldProblem] = []
+    first: dict[UUID, int] = {}
+    row_ids: list[UUID] = []
+    for index, asset_id in enumerate(asset_ids):
+        row_id = parse_id(asset_id)
+        if row_id is None:  # as a reference names no object: a 400 naming the item
+            problems.append(
+                FieldProblem(place.format(index), f"no asset with id {asset_id!r} in this organisation")
+            )
+            continue
+        if row_id in first:
+            problems.append(
+                FieldProblem(place.format(index), f"names the same asset as {place.format(first[row_id])}")
+            )
+        first.setdefault(row_id, index)
+        row_ids.append(row_id)
+    if problems:
+        raise InvalidInput(problems)
+    return row_ids
+
+
+async def _lock_all(uow: UnitOfWork, org_id: UUID, row_ids: Sequence[UUID], place: str) -> None:
+    found = await uow.assets.lock_many(org_id, row_ids)
+    missing = [
+        FieldProblem(place.format(index), f"no asset with id {str(row_id)!r} in this organisation")
+        for index, row_id in enumerate(row_ids)
+        if row_id not in found
+    ]
+    if missing:
+        raise InvalidInput(missing)
+
+
+@contextmanager
+def _item_named(place: str) -> Iterator[None]:
+    """Errors of one item of a bulk change, named by its place in the request."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise InvalidInput([FieldProblem(f"{place}.{p.field}", p.message) for p in exc.problems]) from exc
+    except Conflict as exc:
+        raise Conflict(f"{place}: {exc.message}") from exc
 
 
 async def list_company_assets(

@@ -230,7 +230,11 @@ async def test_companion_validation_errors_are_drf_shaped(
         ("contract", {"number": "C", "vendor": "1"}, "vendor"),
         ("asset_owner", {"name": "x", "email": "nope"}, "email"),
         ("asset_owner", {"name": "x", "phone": "1"}, "phone"),
-        ("custom_form_template", {"name": "x", "fields": [{"name": "a", "type": "colour"}]}, "fields.0.type"),
+        (
+            "custom_form_template",
+            {"name": "x", "fields": [{"name": "a", "type": "colour"}]},
+            "fields[0].type",
+        ),
         ("custom_form_template", {"name": "x", "fields": {"a": "string"}}, "fields"),
         (
             "custom_form_template",

@@ -214,6 +214,9 @@ class FakeAssets(_Part):
     async def lock(self, org_id: UUID, asset_id: UUID) -> bool:
         return self._row(org_id, asset_id) is not None
 
+    async def lock_many(self, org_id: UUID, asset_ids: Sequence[UUID]) -> set[UUID]:
+        return {asset_id for asset_id in asset_ids if self._row(org_id, asset_id) is not None}
+
     async def insert(self, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]) -> None:
         if any(r["org_id"] == org_id and r["asset_tag"] == asset_tag for r in self._state.assets.values()):
             raise TagTaken(asset_tag)

@@ -1,4 +1,4 @@
-"""/v1/assets: list, get, create, patch and delete."""
+"""/v1/assets: list, get, create, patch and delete, one asset or many at once."""
 
 import datetime as dt
 from typing import Any
@@ -8,8 +8,15 @@ from aiohttp import web
 
 from services.api.endpoint import Endpoint, caller_of, endpoint, request_unit
 from services.api.responses import json_response
-from services.api.schemas.assets import AssetCreate, AssetListQuery, AssetPatch
-from services.api.schemas.common import Listing, Message, Single, listing
+from services.api.schemas.assets import (
+    AssetBulkDelete,
+    AssetBulkPatch,
+    AssetCreate,
+    AssetListQuery,
+    AssetPatch,
+    BulkDeleted,
+)
+from services.api.schemas.common import Items, Listing, Message, Single, listing
 from shared.asset_v1 import AssetV1
 from shared.domain.models import Asset, Principal, Scope
 from shared.domain.queries import AssetFilter
@@ -92,6 +99,54 @@ async def delete_asset(request: web.Request, principal: Principal) -> web.Respon
     return json_response({"message": "Asset deleted."})
 
 
+@endpoint(
+    Endpoint(
+        "Change many assets",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetBulkPatch,
+        response=Items[AssetV1],
+        errors=(400, 401, 403, 409, 413, 415),
+        description=(
+            "Up to 1,000 assets' changes, each `{id, <fields>}` as a PATCH of one asset takes them, "
+            "made all or nothing in one transaction: any bad item and nothing changes, the error "
+            "naming the item (`data[3].purchase_price`). Each asset that changes gets its own "
+            "`asset.updated` event and audit entry. The answer holds the assets in the order sent."
+        ),
+    )
+)
+async def patch_assets(request: web.Request, principal: Principal, body: AssetBulkPatch) -> web.Response:
+    changes = [(item.id, item.model_dump(exclude_unset=True, exclude={"id"})) for item in body.data]
+    changed = await service.update_assets(request_unit(request), caller_of(request, principal), changes)
+    return json_response({"data": [_shown(asset) for asset in changed]})
+
+
+@endpoint(
+    Endpoint(
+        "Delete many assets",
+        TAG,
+        Scope.ASSETS_WRITE,
+        body=AssetBulkDelete,
+        response=BulkDeleted,
+        errors=(400, 401, 403, 413, 415),
+        description=(
+            "Up to 1,000 assets by id, deleted all or nothing: an id that names no asset of the "
+            "organisation (`ids[3]`) and nothing is deleted. Each asset gets its own "
+            "`asset.deleted` event and audit entry."
+        ),
+    )
+)
+async def delete_assets(request: web.Request, principal: Principal, body: AssetBulkDelete) -> web.Response:
+    deleted = await service.delete_assets(request_unit(request), caller_of(request, principal), body.ids)
+    count = len(deleted)
+    return json_response(
+        {
+            "message": f"{count} asset{'s' if count != 1 else ''} deleted.",
+            "deleted": [str(a.id) for a in deleted],
+        }
+    )
+
+
 def _shown(asset: Asset) -> dict[str, Any]:
     return AssetV1.of(asset, dt.date.today()).body()
 
@@ -100,6 +155,8 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/v1/assets", list_assets, allow_head=False),
         web.post("/v1/assets", create_asset),
+        web.patch("/v1/assets", patch_assets),
+        web.delete("/v1/assets", delete_assets),
         web.get("/v1/assets/{id}", get_asset, allow_head=False),
         web.patch("/v1/assets/{id}", patch_asset),
         web.delete("/v1/assets/{id}", delete_asset),

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 from typing_extensions import TypeAliasType
 
 from services.api.schemas.common import (
@@ -200,3 +200,30 @@ class AssetListQuery(PageQuery):
     status: AssetStatus | None = None
     asset_type_id: Annotated[str, Field(max_length=64)] | None = None
     kind: AssetKind | None = None
+
+
+class AssetBulkPatchItem(AssetPatch):
+    """One asset's change in PATCH /v1/assets: its id and the fields to change."""
+
+    id: ObjectId
+
+
+class AssetBulkPatch(RequestBody):
+    """PATCH /v1/assets: up to 1,000 assets' changes, made all or nothing."""
+
+    items_field = "data"
+
+    data: list[AssetBulkPatchItem] = Field(min_length=1, max_length=1000)
+
+
+class AssetBulkDelete(RequestBody):
+    """DELETE /v1/assets: up to 1,000 assets' ids, deleted all or nothing."""
+
+    ids: list[ObjectId] = Field(min_length=1, max_length=1000, json_schema_extra={"uniqueItems": True})
+
+
+class BulkDeleted(BaseModel):
+    """The answer of DELETE /v1/assets."""
+
+    message: str
+    deleted: list[str] = Field(description="The ids of the deleted assets, in the order sent.")

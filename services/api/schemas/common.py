@@ -108,6 +108,9 @@ class RequestBody(BaseModel):
     # Amounts: pydantic reads a JSON number as a float first, so 1899.999999999999999 would pass
     # as 1900.00; `parse_body` reads these fields' numbers again, exactly, and refuses that.
     exact_amounts: ClassVar[frozenset[str]] = frozenset()
+    # A bulk body names its field holding a list of bodies: each is checked as above, named by
+    # its place (`data[3].name`).
+    items_field: ClassVar[str | None] = None
 
     def null_fields(self) -> list[str]:
         """The not-null fields sent as null (checked outside pydantic so JSON stays strict)."""
@@ -198,6 +201,10 @@ class Listing(BaseModel, Generic[T]):
 
 class Single(BaseModel, Generic[T]):
     data: T
+
+
+class Items(BaseModel, Generic[T]):
+    data: list[T]
 
 
 class Message(BaseModel):
