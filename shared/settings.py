@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The largest file POST /v1/assets/import takes (it is spooled to disk, never held in memory).
+    max_import_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     # Events
     events_prefix: str = Field(default="assetflow", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     publish_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -327,3 +327,16 @@ async def poll(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def fresh_database(postgres_server_url: str) -> AsyncIterator[str]:
+    """An empty database of this test's own, dropped at the end; its URL."""
+    name = f"assetflow_ops_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_server_url, name)
+    await drop_database(postgres_server_url, name)

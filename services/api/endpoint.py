@@ -210,3 +210,13 @@ def endpoint(spec: Endpoint) -> Callable[[Handler], Handler]:
         return handle
 
     return wrap
+
+
+def methods_only(*allowed: str) -> Handler:
+    """A handler for any other method of a fixed path that a `{id}` route beside it would take
+    (`/v1/assets/import` and `/v1/assets/{id}`): 405 naming only the path's own methods."""
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, list(allowed))
+
+    return refuse

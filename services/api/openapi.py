@@ -21,7 +21,9 @@ _ERROR_TEXT = {
     404: "No such object in this organisation.",
     409: "The change conflicts with other objects.",
     413: "The body is too large.",
-    415: "The body is not JSON.",
+    415: "The body is not of a media type this operation takes (JSON, or an import's CSV or NDJSON).",
+    422: "Rows of the import's file are bad: `errors` names each row, field and problem; nothing "
+    "was written.",
     429: "A budget is spent (the token's, its organisation's, or the client address's for tokens that "
     "do not work); `Retry-After` says when to try again. Nothing was done.",
     503: "A dependency is unreachable.",
@@ -124,9 +126,16 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
         }
+    if "requestBody" in spec.extra:  # a body other than a JSON model (a file) states itself
+        op["requestBody"] = spec.extra["requestBody"]
     success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
+    # An answer other than a JSON model (a file) names its media types and headers itself.
+    if "content" in spec.extra:
+        success["content"] = spec.extra["content"]
+    if "headers" in spec.extra:
+        success["headers"] = spec.extra["headers"]
     op["responses"] = {str(spec.status): success}
     errors = (*spec.errors, 429) if spec.scope is not None and 429 not in spec.errors else spec.errors
     for status in errors:
@@ -137,7 +146,7 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
     if spec.scope is not None:
         for status, response in op["responses"].items():
             if status != "401":  # an answer to a token that does not work counts against no token
-                response["headers"] = _header_refs(*_RATE_HEADERS)
+                response["headers"] = {**response.get("headers", {}), **_header_refs(*_RATE_HEADERS)}
         op["responses"]["429"]["headers"] = _header_refs("Retry-After", *_RATE_HEADERS)
         op["security"] = [{"bearer": []}]
         op["description"] = (op.get("description", "") + f"\n\nRequired scope: `{spec.scope}`.").strip()

@@ -1,5 +1,6 @@
 """The asset table: reads joined with the catalog, writes, filtered lists and their totals."""
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -261,6 +262,31 @@ class AssetRepository:
             )
             return {row["id"] for row in rows}
 
+    async def ids_for_tags(self, org_id: UUID, tags: Sequence[str]) -> dict[str, UUID]:
+        """The ids of the organisation's assets with these tags."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT asset_tag, id FROM assets WHERE org_id = $1 AND asset_tag = ANY($2::text[])",
+                org_id,
+                list(tags),
+            )
+        return {row["asset_tag"]: row["id"] for row in rows}
+
+    async def ids_for_serials(self, org_id: UUID, serials: Sequence[str]) -> dict[str, list[UUID]]:
+        """The ids of the organisation's assets with each of these serial numbers (several when
+        the organisation has the number more than once)."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                """SELECT serial_number, id FROM assets
+                   WHERE org_id = $1 AND serial_number = ANY($2::text[]) ORDER BY id""",
+                org_id,
+                list(serials),
+            )
+        found: dict[str, list[UUID]] = {}
+        for row in rows:
+            found.setdefault(row["serial_number"], []).append(row["id"])
+        return found
+
     async def insert(self, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]) -> None:
         """Insert one asset; TagTaken when the organisation already has the tag."""
         for column in values:
@@ -281,6 +307,36 @@ class AssetRepository:
                 if exc.constraint_name == "assets_org_id_asset_tag_key":
                     raise TagTaken(asset_tag) from exc
                 raise
+
+    async def insert_many(self, org_id: UUID, rows: Sequence[tuple[UUID, str, Mapping[str, Any]]]) -> None:
+        """Insert many assets, (id, tag, values) each, in one pipelined statement for each set of
+        columns the rows write; TagTaken when the organisation already has one of the tags."""
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for asset_id, asset_tag, values in rows:
+            for column in values:
+                if column not in WRITABLE_COLUMNS:
+                    raise ValueError(f"column {column!r} cannot be written")
+            groups.setdefault(tuple(values), []).append((asset_id, org_id, asset_tag, *values.values()))
+        async with self._db.connection() as conn:
+            for names, records in groups.items():
+                columns = ", ".join(["id", "org_id", "asset_tag", *names])
+                placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 4))
+                try:
+                    await conn.executemany(f"INSERT INTO assets ({columns}) VALUES ({placeholders})", records)
+                except asyncpg.UniqueViolationError as exc:
+                    if exc.constraint_name == "assets_org_id_asset_tag_key":
+                        found = re.search(r"=\([^,]*, (.*)\) already exists", exc.detail or "")
+                        raise TagTaken(found.group(1) if found else "?") from exc
+                    raise
+
+    async def get_many(self, org_id: UUID, asset_ids: Sequence[UUID]) -> list[Asset]:
+        """The organisation's assets with these ids, in the order given (those it has)."""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"{_SELECT} WHERE a.org_id = $1 AND a.id = ANY($2::uuid[])", org_id, list(asset_ids)
+            )
+        found = {row["id"]: _asset(row) for row in rows}
+        return [found[asset_id] for asset_id in asset_ids if asset_id in found]
 
     async def update(self, org_id: UUID, asset_id: UUID, values: Mapping[str, Any]) -> None:
         """Write columns of one asset and count the change in its version."""

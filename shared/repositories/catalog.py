@@ -131,6 +131,14 @@ CUSTOM_FORMS = CatalogTable(
 )
 
 
+# How the key people know names an object of each table (`ids_for_key`).
+_KEY_PREDICATES = {
+    "asset_types": "(lower(x.code) = lower($2) OR lower(x.name) = lower($2))",
+    "people": "lower(x.email) = lower($2)",
+    "contracts": "lower(x.contract_number) = lower($2)",
+}
+
+
 def duplicate(what: str, exc: asyncpg.UniqueViolationError) -> Conflict:
     """A 409 naming the fields whose value is taken (not the database's own key text)."""
     key = re.search(r"Key \(([^)]*)\)", exc.detail or "")
@@ -208,6 +216,31 @@ class CatalogRepository:
                 f"SELECT id FROM {table.table} WHERE org_id = $1 AND number = $2", org_id, number
             )
         return found
+
+    async def ids_for_key(
+        self, table: CatalogTable[R], org_id: UUID, key: str, manufacturer: str | None = None
+    ) -> list[UUID]:
+        """The ids of the organisation's objects that the key people know names (case aside):
+        an asset type's code or name, a user's e-mail, a contract's number, a model's name (of
+        the manufacturer, when given), any other object's name; or, for all but models and
+        users, its v2 (integer) id. Several when the key is not unique."""
+        predicate = _KEY_PREDICATES.get(table.table, "lower(x.name) = lower($2)")
+        args: list[Any] = [org_id, key]
+        if table.table not in ("models", "people"):
+            number = int(key) if key.isdigit() and len(key) < 10 else None
+            predicate = f"({predicate} OR x.number = $3)"
+            args.append(number)
+        if table.table == "models" and manufacturer:
+            predicate += f" AND lower(mf.name) = lower(${len(args) + 1})"
+            args.append(manufacturer)
+        join = " JOIN manufacturers mf ON mf.id = x.manufacturer_id" if table.table == "models" else ""
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT x.id FROM {table.table} x{join} "
+                f"WHERE x.org_id = $1 AND {predicate} ORDER BY x.id LIMIT 5",
+                *args,
+            )
+        return [row["id"] for row in rows]
 
     async def exists(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> bool:
         async with self._db.connection() as conn:

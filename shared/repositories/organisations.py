@@ -78,6 +78,18 @@ class OrganisationRepository:
             )
             return row["tag_counter"], row["tag_template"], row["prefix"]
 
+    async def take_tag_counters(self, org_id: UUID, count: int) -> tuple[int, str, str]:
+        """Take `count` counter values at once: (the first of them, template, prefix)."""
+        async with self._db.connection() as conn:
+            row = await _fetch_one(
+                conn,
+                """UPDATE organisations SET tag_counter = tag_counter + $2 WHERE id = $1
+                   RETURNING tag_counter, tag_template, prefix""",
+                org_id,
+                count,
+            )
+            return row["tag_counter"] - count + 1, row["tag_template"], row["prefix"]
+
     async def insert_token(
         self,
         org_id: UUID,

@@ -1,6 +1,7 @@
 """The transactional outbox: rows written beside each change, claimed and marked by the relay."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -60,4 +61,13 @@ class OutboxRepository:
                 body,
             )
             # NOTIFY is delivered at commit, and only if the transaction commits.
+            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+    async def add_many(self, org_id: UUID, events: Sequence[tuple[UUID, str, bytes]]) -> None:
+        """Write many events (id, routing key, body) in one pipelined statement, and one wake-up."""
+        async with self._db.connection() as conn:
+            await conn.executemany(
+                "INSERT INTO outbox (event_id, org_id, routing_key, body) VALUES ($1, $2, $3, $4)",
+                [(event_id, org_id, key, body) for event_id, key, body in events],
+            )
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")

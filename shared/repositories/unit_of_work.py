@@ -11,6 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 from shared.db import Conn
 from shared.repositories.assets import AssetRepository
 from shared.repositories.catalog import CatalogRepository
+from shared.repositories.export import AssetExportRepository
 from shared.repositories.organisations import OrganisationRepository
 from shared.repositories.outbox import OutboxRepository
 from shared.repositories.projections import ProjectionRepository
@@ -35,6 +36,7 @@ class PgUnitOfWork:
         self.organisations = OrganisationRepository(self)
         self.projections = ProjectionRepository(self)
         self.outbox = OutboxRepository(self)
+        self.exports = AssetExportRepository(self)
 
     async def __aenter__(self) -> Self:
         self._depth += 1

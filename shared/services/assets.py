@@ -64,14 +64,20 @@ async def list_assets(
     return await uow.assets.page(org_id, flt, limit, offset)
 
 
-async def _resolve(
-    uow: UnitOfWork, org_id: UUID, fields: Mapping[str, Any], current: Asset | None = None
+async def resolve_fields(
+    uow: UnitOfWork,
+    org_id: UUID,
+    fields: Mapping[str, Any],
+    current: Asset | None = None,
+    *,
+    checked: bool = False,
 ) -> dict[str, Any]:
-    """Check every reference and fill the catalog text from a model (and its type, for an asset
-    that has none and is not given one)."""
+    """Check every reference (unless the caller has: `checked`, each already an id of the
+    organisation) and fill the catalog text from a model (and its type, for an asset that has
+    none and is not given one)."""
     values = dict(fields)
     for field, table in ASSET_REFERENCES.items():
-        if values.get(field) is not None:
+        if values.get(field) is not None and not checked:
             values[field] = await resolve_reference(uow, table, org_id, field, values[field])
     if values.get("model_id") is not None:
         names = await uow.assets.model_names(org_id, values["model_id"])
@@ -99,7 +105,7 @@ async def _check_custom_fields(uow: UnitOfWork, org_id: UUID, asset: Asset, fiel
         raise InvalidInput([FieldProblem(f"{field}.{name}", message) for name, message in problems])
 
 
-def _check_depreciation(asset: Asset) -> None:
+def check_depreciation(asset: Asset) -> None:
     """A depreciation schedule must end within the calendar (by 9999-12-31); the worker could
     not compute one that does not, and every change of the asset would fail there."""
     plan = plan_of(asset)
@@ -118,7 +124,7 @@ async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any
     if not fields.get("name"):
         raise InvalidInput.one("name", "is required")
     asset_id = uuid4()
-    values = await _resolve(uow, org_id, fields)
+    values = await resolve_fields(uow, org_id, fields)
     if "company_number" not in values:
         values["company_number"] = await uow.assets.first_company_number(org_id)
     type_code = (
@@ -135,7 +141,7 @@ async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any
                 asset = await uow.assets.get(org_id, asset_id)
                 assert asset is not None
                 await _check_custom_fields(uow, org_id, asset, "custom_fields")
-                _check_depreciation(asset)
+                check_depreciation(asset)
                 await record_change(uow, EventType.ASSET_CREATED, caller, None, asset)
         except TagTaken:
             if attempt == _TAG_ATTEMPTS:
@@ -154,7 +160,7 @@ async def update_asset(uow: UnitOfWork, caller: Caller, asset_id: str, fields: M
     async with uow.transaction():
         if not await uow.assets.lock(caller.org_id, row_id):
             raise AssetNotFound(asset_id)
-        return await _update_locked(uow, caller, row_id, fields)
+        return await update_locked(uow, caller, row_id, fields)
 
 
 async def delete_asset(uow: UnitOfWork, caller: Caller, asset_id: str) -> Asset:
@@ -184,7 +190,7 @@ async def update_assets(
         changed = []
         for index, (row_id, (_, fields)) in enumerate(zip(row_ids, changes, strict=True)):
             with _item_named(f"data[{index}]"):
-                changed.append(await _update_locked(uow, caller, row_id, fields))
+                changed.append(await update_locked(uow, caller, row_id, fields))
     return changed
 
 
@@ -196,11 +202,14 @@ async def delete_assets(uow: UnitOfWork, caller: Caller, asset_ids: Sequence[str
         return [await _delete_locked(uow, caller, row_id) for row_id in row_ids]
 
 
-async def _update_locked(uow: UnitOfWork, caller: Caller, row_id: UUID, fields: Mapping[str, Any]) -> Asset:
+async def update_locked(
+    uow: UnitOfWork, caller: Caller, row_id: UUID, fields: Mapping[str, Any], *, checked: bool = False
+) -> Asset:
+    """Change a locked asset (its references `checked` already, or not); no change, no event."""
     org_id = caller.org_id
     before = await uow.assets.get(org_id, row_id)
     assert before is not None
-    values = await _resolve(uow, org_id, fields, before)
+    values = await resolve_fields(uow, org_id, fields, before, checked=checked)
     changed = {k: v for k, v in values.items() if getattr(before, k) != v}
     if not changed:
         return before
@@ -209,7 +218,7 @@ async def _update_locked(uow: UnitOfWork, caller: Caller, row_id: UUID, fields: 
     assert after is not None
     if changed.keys() & {"custom_fields", "custom_form_id"}:
         await _check_custom_fields(uow, org_id, after, "custom_fields")
-    _check_depreciation(after)
+    check_depreciation(after)
     await record_change(uow, EventType.ASSET_UPDATED, caller, before, after)
     return after
 

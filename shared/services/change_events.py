@@ -2,6 +2,7 @@
 same transaction."""
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -73,3 +74,16 @@ async def record_change(
     """Write the event of one asset change to the outbox (inside the change's transaction)."""
     event = change_event(event_type, caller, before, after)
     await uow.outbox.add(UUID(event.id), caller.org_id, event_type.value, dumps(event.model_dump()))
+
+
+async def record_changes(
+    uow: UnitOfWork,
+    event_type: EventType,
+    caller: Caller,
+    changes: Sequence[tuple[Asset | None, Asset | None]],
+) -> None:
+    """Write the events of many asset changes, (before, after) each, to the outbox at once."""
+    events = [change_event(event_type, caller, before, after) for before, after in changes]
+    await uow.outbox.add_many(
+        caller.org_id, [(UUID(event.id), event_type.value, dumps(event.model_dump())) for event in events]
+    )

@@ -11,13 +11,14 @@ tested against PostgreSQL in the integration tier.
 import copy
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID, uuid4
 
+from shared.asset_columns import ExportedAsset
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period
 from shared.domain.models import ApiToken, Asset, Organisation, Page, Record
@@ -148,6 +149,20 @@ class FakeCatalog(_Part):
     async def exists(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> bool:
         return self._own(table, org_id, row_id) is not None
 
+    async def ids_for_key(
+        self, table: CatalogTable[R], org_id: UUID, key: str, manufacturer: str | None = None
+    ) -> list[UUID]:
+        columns = {"asset_types": ("code", "name"), "people": ("email",), "contracts": ("contract_number",)}
+        found = []
+        for row in self._state.table(table.table).values():
+            if row["org_id"] != org_id:
+                continue
+            texts = [str(row.get(c) or "").lower() for c in columns.get(table.table, ("name",))]
+            by_number = table.table not in ("models", "people") and str(row.get("number")) == key
+            if key.lower() in texts or by_number:
+                found.append(UUID(str(row["id"])))
+        return sorted(found)
+
     async def type_codes_taken(self, org_id: UUID, base: str) -> set[str]:
         rows = self._state.table("asset_types").values()
         return {r["code"] for r in rows if r["org_id"] == org_id and r["code"].startswith(base)}
@@ -216,6 +231,25 @@ class FakeAssets(_Part):
 
     async def lock_many(self, org_id: UUID, asset_ids: Sequence[UUID]) -> set[UUID]:
         return {asset_id for asset_id in asset_ids if self._row(org_id, asset_id) is not None}
+
+    async def insert_many(self, org_id: UUID, rows: Sequence[tuple[UUID, str, Mapping[str, Any]]]) -> None:
+        for asset_id, asset_tag, values in rows:
+            await self.insert(asset_id, org_id, asset_tag, values)
+
+    async def get_many(self, org_id: UUID, asset_ids: Sequence[UUID]) -> list[Asset]:
+        found = [await self.get(org_id, asset_id) for asset_id in asset_ids]
+        return [asset for asset in found if asset is not None]
+
+    async def ids_for_tags(self, org_id: UUID, tags: Sequence[str]) -> dict[str, UUID]:
+        rows = self._state.assets.values()
+        return {r["asset_tag"]: r["id"] for r in rows if r["org_id"] == org_id and r["asset_tag"] in tags}
+
+    async def ids_for_serials(self, org_id: UUID, serials: Sequence[str]) -> dict[str, list[UUID]]:
+        found: dict[str, list[UUID]] = {}
+        for r in sorted(self._state.assets.values(), key=lambda r: r["id"]):
+            if r["org_id"] == org_id and r.get("serial_number") in serials:
+                found.setdefault(r["serial_number"], []).append(r["id"])
+        return found
 
     async def insert(self, asset_id: UUID, org_id: UUID, asset_tag: str, values: Mapping[str, Any]) -> None:
         if any(r["org_id"] == org_id and r["asset_tag"] == asset_tag for r in self._state.assets.values()):
@@ -316,6 +350,11 @@ class FakeOrganisations(_Part):
         row = self._state.organisations[org_id]
         row["tag_counter"] += 1
         return row["tag_counter"], row["tag_template"], row["prefix"]
+
+    async def take_tag_counters(self, org_id: UUID, count: int) -> tuple[int, str, str]:
+        row = self._state.organisations[org_id]
+        row["tag_counter"] += count
+        return row["tag_counter"] - count + 1, row["tag_template"], row["prefix"]
 
     async def insert_token(
         self,
@@ -419,9 +458,47 @@ class FakeProjections(_Part):
         return in_audit or asset_id in self._state.assets
 
 
+class FakeExports(_Part):
+    """The export of a whole organisation; its filters are SQL's (tested in tests/integration)."""
+
+    async def chunks(
+        self, org_id: UUID, flt: AssetFilter, size: int
+    ) -> AsyncGenerator[list[ExportedAsset], None]:
+        if flt != AssetFilter():
+            raise NotImplementedError("filtered exports are SQL's: tested in tests/integration")
+        rows = sorted(
+            (r for r in self._state.assets.values() if r["org_id"] == org_id),
+            key=lambda r: (r["created_at"], r["id"]),
+        )
+        found = [self._exported(row) for row in rows]
+        for start in range(0, len(found), size):
+            yield found[start : start + size]
+
+    def _exported(self, row: dict[str, Any]) -> ExportedAsset:
+        asset = self._uow.assets._asset(row)
+        named = self._uow.assets._named
+        company = named("companies", asset.company_id)
+        keys = {
+            "asset_type": named("asset_types", asset.asset_type_id).get("code"),
+            "company": company["name"],
+            "contract": asset.contract_reference,
+            "business_unit": asset.business_unit_name,
+            "custom_form": named("custom_forms", asset.custom_form_id).get("name"),
+            "assigned_to_email": asset.assignee_email,
+            "warranty_provider": asset.warranty_provider_name,
+            "support_provider": asset.support_provider_name,
+            "attached_supplier": asset.attached_supplier_name,
+        }
+        return ExportedAsset(asset, keys)
+
+
 class FakeOutbox(_Part):
     async def add(self, event_id: UUID, org_id: UUID, routing_key: str, body: bytes) -> None:
         self._state.outbox.append((event_id, org_id, routing_key, body))
+
+    async def add_many(self, org_id: UUID, events: Sequence[tuple[UUID, str, bytes]]) -> None:
+        for event_id, routing_key, body in events:
+            await self.add(event_id, org_id, routing_key, body)
 
 
 class FakeUnitOfWork:
@@ -432,6 +509,7 @@ class FakeUnitOfWork:
         self.organisations = FakeOrganisations(self)
         self.projections = FakeProjections(self)
         self.outbox = FakeOutbox(self)
+        self.exports = FakeExports(self)
         self.transactions = 0  # how many began, savepoints included
 
     async def __aenter__(self) -> Self:
