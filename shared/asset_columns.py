@@ -12,7 +12,9 @@ The contract, for the exporter and the importer alike:
   (`id` still says which asset a row is).
 - CSV cells (`csv_cell`): null is an empty cell; dates and times are ISO 8601 (times in UTC with
   `Z`); amounts are plain decimal text with two places (`1299.00`, never a float or an exponent);
-  `custom_fields` is compact JSON text; enums are their values. No v1 field is a boolean.
+  `custom_fields` is compact JSON text; enums are their values. No v1 field is a boolean. CSV
+  cannot tell an empty text from null: both are an empty cell, which the importer reads as null
+  (and should take as no change where the asset holds an empty text).
 - NDJSON: one JSON object a line, each value as in the v1 JSON body (`shared/jsonio.py`).
 """
 
