@@ -28,8 +28,9 @@ WRITABLE_COLUMNS = frozenset(
     ).split()
 )
 
-_SELECT = """
-    SELECT a.*, t.name AS asset_type_name, t.kind AS asset_kind,
+# What every read of an asset selects, and the joins it selects from (the export adds its
+# human keys between the two: shared/repositories/export.py).
+ASSET_COLUMNS = """a.*, t.name AS asset_type_name, t.kind AS asset_kind,
            m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name,
            co.id AS company_id,
            t.number AS asset_type_number, t.subcategory AS asset_type_subcategory,
@@ -43,7 +44,8 @@ _SELECT = """
            cf.number AS custom_form_number,
            l.warranty_status, l.support_status,
            d.schedule AS dep_schedule, d.original_cost AS dep_original_cost,
-           d.salvage_value AS dep_salvage_value, d.service_start_date AS dep_service_start_date
+           d.salvage_value AS dep_salvage_value, d.service_start_date AS dep_service_start_date"""
+ASSET_JOINS = """
     FROM assets a
     JOIN companies co ON co.org_id = a.org_id AND co.number = a.company_number
     LEFT JOIN asset_types t ON t.id = a.asset_type_id
@@ -59,6 +61,7 @@ _SELECT = """
     LEFT JOIN asset_lifecycle l ON l.asset_id = a.id AND NOT l.deleted
     LEFT JOIN asset_depreciation d ON d.asset_id = a.id AND NOT d.deleted
 """
+_SELECT = f"SELECT {ASSET_COLUMNS} {ASSET_JOINS}"
 
 # The expression the trigram index covers; `q` matches against it.
 _SEARCH_TEXT = "lower(a.name || ' ' || a.asset_tag || ' ' || coalesce(a.serial_number, ''))"

@@ -10,7 +10,7 @@ from shared.asset_columns import ExportedAsset
 from shared.db import ConnectionSource
 from shared.domain.models import Asset
 from shared.domain.queries import AssetFilter
-from shared.repositories.assets import _one_snapshot, _types_of_kind, _where
+from shared.repositories.assets import ASSET_COLUMNS, ASSET_JOINS, _one_snapshot, _types_of_kind, _where
 
 # Each human key (shared/asset_columns.py's HUMAN_KEYS) and the joined column it is read from.
 KEY_SOURCES = {
@@ -26,41 +26,13 @@ KEY_SOURCES = {
 }
 _KEY_ALIAS = "key_{}"
 
-# The joins of the asset repository's reads (shared/repositories/assets.py), with the human keys.
-# The comment names the statement in pg_stat_activity.
-_EXPORT = f"""
-    /* asset export */
-    SELECT a.*, t.name AS asset_type_name, t.kind AS asset_kind,
-           m.name AS catalog_model_name, mf.name AS catalog_manufacturer_name,
-           co.id AS company_id,
-           t.number AS asset_type_number, t.subcategory AS asset_type_subcategory,
-           ct.number AS contract_number, ct.contract_number AS contract_reference,
-           p.number AS assignee_number, p.name AS assignee_name, p.email AS assignee_email,
-           p.phone AS assignee_phone,
-           bu.number AS business_unit_number, bu.name AS business_unit_name,
-           wp.number AS warranty_provider_number, wp.name AS warranty_provider_name,
-           sp.number AS support_provider_number, sp.name AS support_provider_name,
-           su.number AS attached_supplier_number, su.name AS attached_supplier_name,
-           cf.number AS custom_form_number,
-           l.warranty_status, l.support_status,
-           d.schedule AS dep_schedule, d.original_cost AS dep_original_cost,
-           d.salvage_value AS dep_salvage_value, d.service_start_date AS dep_service_start_date,
-           {", ".join(f"{source} AS {_KEY_ALIAS.format(key)}" for key, source in KEY_SOURCES.items())}
-    FROM assets a
-    JOIN companies co ON co.org_id = a.org_id AND co.number = a.company_number
-    LEFT JOIN asset_types t ON t.id = a.asset_type_id
-    LEFT JOIN models m ON m.id = a.model_id
-    LEFT JOIN manufacturers mf ON mf.id = m.manufacturer_id
-    LEFT JOIN contracts ct ON ct.id = a.contract_id
-    LEFT JOIN people p ON p.id = a.assigned_to
-    LEFT JOIN business_units bu ON bu.id = a.business_unit_id
-    LEFT JOIN vendors wp ON wp.id = a.warranty_provider_id
-    LEFT JOIN vendors sp ON sp.id = a.support_provider_id
-    LEFT JOIN vendors su ON su.id = a.attached_supplier_id
-    LEFT JOIN custom_forms cf ON cf.id = a.custom_form_id
-    LEFT JOIN asset_lifecycle l ON l.asset_id = a.id AND NOT l.deleted
-    LEFT JOIN asset_depreciation d ON d.asset_id = a.id AND NOT d.deleted
-"""
+# The asset repository's reads (shared/repositories/assets.py), with the human keys. The
+# comment names the statement in pg_stat_activity.
+_EXPORT = (
+    f"/* asset export */ SELECT {ASSET_COLUMNS}, "
+    + ", ".join(f"{source} AS {_KEY_ALIAS.format(key)}" for key, source in KEY_SOURCES.items())
+    + ASSET_JOINS
+)
 
 # Oldest first, so that a file imported into an empty organisation creates its assets in the
 # order they were created here.

@@ -22,14 +22,8 @@ from shared.domain.models import Asset, Caller, FormField
 from shared.errors import Conflict, DomainError, FieldProblem, InvalidInput, TagTaken
 from shared.events import EventType
 from shared.repositories.catalog import (
-    ASSET_TYPES,
-    BUSINESS_UNITS,
-    COMPANIES,
-    CONTRACTS,
     CUSTOM_FORMS,
     MODELS,
-    PEOPLE,
-    VENDORS,
     CatalogTable,
 )
 from shared.services.assets import ASSET_REFERENCES, check_depreciation, resolve_fields, update_locked
@@ -41,18 +35,6 @@ logger = logging.getLogger(__name__)
 
 # The most row problems an answer lists (every one is counted).
 MAX_ERRORS = 1000
-# The tables of the human-key columns.
-_KEY_TABLES: dict[str, CatalogTable[Any]] = {
-    "asset_type_id": ASSET_TYPES,
-    "company_id": COMPANIES,
-    "contract_id": CONTRACTS,
-    "business_unit_id": BUSINESS_UNITS,
-    "custom_form_id": CUSTOM_FORMS,
-    "assigned_to": PEOPLE,
-    "warranty_provider_id": VENDORS,
-    "support_provider_id": VENDORS,
-    "attached_supplier_id": VENDORS,
-}
 
 
 class OnConflict(StrEnum):
