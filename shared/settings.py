@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_retention_hours: float = Field(default=24.0, ge=0)
     # Worker
-    worker_prefetch: int = Field(default=50, ge=1, le=1000)
+    worker_prefetch: int = Field(default=200, ge=1, le=1000)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     worker_host: str = "127.0.0.1"
     worker_port: int = Field(default=8081, ge=0, le=65535)

@@ -1,7 +1,7 @@
 """The worker's wiring: which handler applies which event, in one table."""
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from shared.domain.consumers import ConsumerName
 from shared.events import AssetChangeEvent
@@ -9,8 +9,9 @@ from shared.services import projections
 from shared.services.unit_of_work import UnitOfWork
 from shared.settings import Settings
 
-# Applies one event inside the consumer's transaction; False when it was already applied or stale.
-Handler = Callable[[UnitOfWork, AssetChangeEvent], Awaitable[bool]]
+# Applies a batch of events, in order, inside the consumer's transaction; for each event, False when
+# it was already applied or stale.
+Handler = Callable[[UnitOfWork, Sequence[AssetChangeEvent]], Awaitable[list[bool]]]
 
 
 def handlers(settings: Settings) -> dict[ConsumerName, Handler]:
@@ -19,8 +20,8 @@ def handlers(settings: Settings) -> dict[ConsumerName, Handler]:
     Every consumer's queue is bound to asset.created, asset.updated and asset.deleted.
     """
 
-    async def lifecycle(uow: UnitOfWork, event: AssetChangeEvent) -> bool:
-        return await projections.apply_lifecycle(uow, event, dt.date.today(), settings.expiry_warning_days)
+    async def lifecycle(uow: UnitOfWork, events: Sequence[AssetChangeEvent]) -> list[bool]:
+        return await projections.apply_lifecycle(uow, events, dt.date.today(), settings.expiry_warning_days)
 
     return {
         ConsumerName.LIFECYCLE: lifecycle,

@@ -20,7 +20,7 @@ from shared.listening import ListenAddress, Listener, listen
 from shared.services.coverage_notices import sweep
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
-from shared.topology import Topology, declare_all
+from shared.topology import CONSUMERS, Topology, declare_all
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ async def _consume(
 ) -> None:
     metrics = ConsumerMetrics(registry)
     topology = Topology(settings.events_prefix)
+    # A connection for each consumer's batch in progress, one for the daily sweep, one spare.
     async with pool_for(
-        settings.database_url.get_secret_value(), min_size=1, max_size=settings.worker_prefetch // 5 + 4
+        settings.database_url.get_secret_value(), min_size=1, max_size=len(CONSUMERS) + 2
     ) as pool:
         connection = await _connect(settings, stop)
         if connection is None:

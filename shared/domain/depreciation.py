@@ -4,7 +4,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from shared.domain.models import DepreciationSchedule
 
@@ -39,9 +39,8 @@ class DepreciationPlan:
         return (self.depreciable / self.months).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-@dataclass(frozen=True)
-class Period:
-    """One month of a schedule."""
+class Period(NamedTuple):
+    """One month of a schedule (a named tuple: a schedule makes up to 120 of them at once)."""
 
     period: int
     period_end: dt.date
@@ -90,11 +89,18 @@ def plan_of(asset: Costed) -> DepreciationPlan | None:
     )
 
 
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def add_months(start: dt.date, months: int) -> dt.date:
     """The same day `months` later, or the month's last day when it is shorter (Jan 31 + 1 = Feb 28/29)."""
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
-    return dt.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+    day = start.day
+    if day > 28:  # every month has the 28th
+        last = 29 if month == 2 and calendar.isleap(year) else _DAYS_IN_MONTH[month - 1]
+        day = min(day, last)
+    return dt.date(year, month, day)
 
 
 def fits_the_calendar(plan: DepreciationPlan) -> bool:
@@ -119,16 +125,13 @@ def whole_months_between(start: dt.date, as_of: dt.date) -> int:
 def schedule(plan: DepreciationPlan) -> list[Period]:
     """Every month of the useful life; the last month takes the rounding so it ends at salvage."""
     periods: list[Period] = []
+    months, monthly, depreciable, cost = plan.months, plan.monthly, plan.depreciable, plan.original_cost
     accumulated = Decimal(0)
-    for n in range(1, plan.months + 1):
-        amount = plan.monthly if n < plan.months else plan.depreciable - accumulated
-        amount = min(amount, plan.depreciable - accumulated)
+    for n in range(1, months + 1):
+        amount = monthly if n < months else depreciable - accumulated
+        amount = min(amount, depreciable - accumulated)
         accumulated += amount
-        periods.append(
-            Period(
-                n, add_months(plan.service_start, n), amount, accumulated, plan.original_cost - accumulated
-            )
-        )
+        periods.append(Period(n, add_months(plan.service_start, n), amount, accumulated, cost - accumulated))
     return periods
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from shared.db import ConnectionSource
 from shared.domain.consumers import ConsumerName
-from shared.domain.depreciation import Period
+from shared.domain.depreciation import Period, add_months
 from shared.domain.queries import AuditEntry, AuditFilter
 
 
@@ -55,28 +55,43 @@ class DepreciationRow:
     months: int | None
 
 
+# (asset id, organisation id, version) of an asset deleted at that version.
+Buried = tuple[UUID, UUID, int]
+
+_AUDIT_COLUMNS = "event_id org_id asset_id action actor_id actor_name request_id version changes at".split()
+
+
+def _months(row: DepreciationRow, book_values: Sequence[Decimal]) -> list[Period]:
+    """A stored schedule's months: each one's end, depreciation and accumulated depreciation follow
+    from its book value, the one before and the row's cost and start."""
+    if row.original_cost is None or row.service_start_date is None:
+        return []
+    months, before = [], row.original_cost
+    for n, value in enumerate(book_values, start=1):
+        months.append(
+            Period(n, add_months(row.service_start_date, n), before - value, row.original_cost - value, value)
+        )
+        before = value
+    return months
+
+
 class ProjectionRepository:
     """What the worker derives from events, and what the api reads of it."""
 
     def __init__(self, db: ConnectionSource) -> None:
         self._db = db
 
-    async def claim_event(self, consumer: ConsumerName, event_id: UUID) -> bool:
-        """Record that a consumer applies an event; False when it already has (a redelivery)."""
+    async def claim_events(self, consumer: ConsumerName, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Record that a consumer applies these events; those it already had (redeliveries) are
+        not in the answer."""
         async with self._db.connection() as conn:
-            status = await conn.execute(
-                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            rows = await conn.fetch(
+                """INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
+                   ON CONFLICT DO NOTHING RETURNING event_id""",
                 consumer,
-                event_id,
+                event_ids,
             )
-            return bool(status == "INSERT 0 1")
-
-    async def depreciation_version(self, asset_id: UUID) -> int | None:
-        """The version the depreciation projection already reflects (locked for the transaction), if any."""
-        async with self._db.connection() as conn:
-            return await conn.fetchval(
-                "SELECT version FROM asset_depreciation WHERE asset_id = $1 FOR UPDATE", asset_id
-            )
+            return {r["event_id"] for r in rows}
 
     async def get_lifecycle(self, asset_id: UUID) -> LifecycleRow | None:
         async with self._db.connection() as conn:
@@ -87,32 +102,34 @@ class ProjectionRepository:
             )
             return LifecycleRow(**dict(row)) if row else None
 
-    async def lock_lifecycle(self, asset_id: UUID) -> tuple[int | None, LifecycleRow | None]:
-        """The version the lifecycle projection reflects (a deleted asset's too) and its live row,
-        locked for the transaction; in one statement, as the worker needs both for every event."""
+    async def lock_lifecycles(self, asset_ids: Sequence[UUID]) -> dict[UUID, tuple[int, LifecycleRow | None]]:
+        """For each asset that has a lifecycle row (a deleted one too): the version it reflects and
+        the live row, locked for the transaction (in id order)."""
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(
-                f"SELECT deleted, {', '.join(_LIFECYCLE_COLUMNS)} FROM asset_lifecycle "
-                "WHERE asset_id = $1 FOR UPDATE",
-                asset_id,
+            rows = await conn.fetch(
+                f"""SELECT deleted, {", ".join(_LIFECYCLE_COLUMNS)} FROM asset_lifecycle
+                    WHERE asset_id = ANY($1::uuid[]) ORDER BY asset_id FOR UPDATE""",
+                asset_ids,
             )
-            if row is None:
-                return None, None
+        found: dict[UUID, tuple[int, LifecycleRow | None]] = {}
+        for row in rows:
             values = dict(row)
             deleted = values.pop("deleted")
-            return values["version"], None if deleted else LifecycleRow(**values)
+            found[values["asset_id"]] = (values["version"], None if deleted else LifecycleRow(**values))
+        return found
 
-    async def save_lifecycle(self, row: LifecycleRow) -> None:
-        """Upsert; a concurrent newer version already stored wins."""
+    async def save_lifecycles(self, rows: Sequence[LifecycleRow]) -> None:
+        """Upsert, one row per asset; a newer version already stored wins."""
+        if not rows:
+            return
+        placeholders = ", ".join(f"${i}" for i in range(1, len(_LIFECYCLE_COLUMNS) + 1))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS[1:])
         async with self._db.connection() as conn:
-            values = [getattr(row, c) for c in _LIFECYCLE_COLUMNS]
-            placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-            updates = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS[1:])
-            await conn.execute(
+            await conn.executemany(
                 f"""INSERT INTO asset_lifecycle ({", ".join(_LIFECYCLE_COLUMNS)}) VALUES ({placeholders})
                     ON CONFLICT (asset_id) DO UPDATE SET {updates}, deleted = false, updated_at = now()
                     WHERE asset_lifecycle.version <= excluded.version""",
-                *values,
+                [[getattr(row, c) for c in _LIFECYCLE_COLUMNS] for row in rows],
             )
 
     async def lifecycle_due(self, today: dt.date, after: UUID | None, limit: int) -> list[LifecycleRow]:
@@ -129,110 +146,105 @@ class ProjectionRepository:
             )
             return [LifecycleRow(**dict(r)) for r in rows]
 
-    async def bury_lifecycle(self, asset_id: UUID, org_id: UUID, version: int) -> None:
-        """Mark the lifecycle row deleted at a version, so that a late older event cannot revive it."""
+    async def bury_lifecycles(self, buried: Sequence[Buried]) -> None:
+        """Mark lifecycle rows deleted at a version, so that a late older event cannot revive them."""
+        if not buried:
+            return
         async with self._db.connection() as conn:
-            await conn.execute(
+            await conn.executemany(
                 """INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
                        warranty_status, support_status, computed_on)
                    VALUES ($1, $2, $3, true, '', '', 'none', 'none', current_date)
                    ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
                        updated_at = now()
                    WHERE asset_lifecycle.version <= excluded.version""",
-                asset_id,
-                org_id,
-                version,
+                buried,
             )
 
-    async def bury_depreciation(self, asset_id: UUID, org_id: UUID, version: int) -> None:
-        """Drop the schedule and mark the depreciation row deleted at a version (as bury_lifecycle)."""
+    async def lock_depreciations(self, asset_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The version each asset's depreciation row reflects (a deleted one's too), locked for the
+        transaction (in id order)."""
         async with self._db.connection() as conn:
-            await conn.execute("DELETE FROM depreciation_periods WHERE asset_id = $1", asset_id)
-            await conn.execute(
+            rows = await conn.fetch(
+                """SELECT asset_id, version FROM asset_depreciation
+                   WHERE asset_id = ANY($1::uuid[]) ORDER BY asset_id FOR UPDATE""",
+                asset_ids,
+            )
+            return {r["asset_id"]: r["version"] for r in rows}
+
+    async def bury_depreciations(self, buried: Sequence[Buried]) -> None:
+        """Drop the schedules and mark the rows deleted at a version (as bury_lifecycles)."""
+        if not buried:
+            return
+        async with self._db.connection() as conn:
+            await conn.executemany(
                 """INSERT INTO asset_depreciation (asset_id, org_id, version, deleted)
                    VALUES ($1, $2, $3, true)
                    ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
                        schedule = NULL, original_cost = NULL, salvage_value = NULL,
-                       service_start_date = NULL, months = NULL, updated_at = now()
+                       service_start_date = NULL, months = NULL, book_values = NULL, updated_at = now()
                    WHERE asset_depreciation.version <= excluded.version""",
-                asset_id,
-                org_id,
-                version,
+                buried,
             )
 
-    async def save_depreciation(self, row: DepreciationRow, periods: Sequence[Period]) -> None:
-        """Upsert with its schedule; nothing changes when a newer version is already stored."""
+    async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Period]]]) -> None:
+        """Upsert with their schedules, one row per asset; a newer version already stored wins.
+
+        A schedule is stored as its book values, month by month (get_depreciation gives the
+        months back whole)."""
+        if not rows:
+            return
         async with self._db.connection() as conn:
-            status = await conn.execute(
+            await conn.executemany(
                 """INSERT INTO asset_depreciation (asset_id, org_id, version, schedule, original_cost,
-                       salvage_value, service_start_date, months)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                       salvage_value, service_start_date, months, book_values)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                    ON CONFLICT (asset_id) DO UPDATE SET version = excluded.version, deleted = false,
                        schedule = excluded.schedule, original_cost = excluded.original_cost,
                        salvage_value = excluded.salvage_value,
                        service_start_date = excluded.service_start_date,
-                       months = excluded.months, updated_at = now()
+                       months = excluded.months, book_values = excluded.book_values, updated_at = now()
                    WHERE asset_depreciation.version <= excluded.version""",
-                row.asset_id,
-                row.org_id,
-                row.version,
-                row.schedule,
-                row.original_cost,
-                row.salvage_value,
-                row.service_start_date,
-                row.months,
+                [
+                    (
+                        row.asset_id,
+                        row.org_id,
+                        row.version,
+                        row.schedule,
+                        row.original_cost,
+                        row.salvage_value,
+                        row.service_start_date,
+                        row.months,
+                        [p.book_value for p in periods] if periods else None,
+                    )
+                    for row, periods in rows
+                ],
             )
-            if status == "INSERT 0 0":
-                return
-            await conn.execute("DELETE FROM depreciation_periods WHERE asset_id = $1", row.asset_id)
-            if periods:
-                # One statement with the schedule as arrays: a COPY would take three round trips.
-                await conn.execute(
-                    """INSERT INTO depreciation_periods
-                           (asset_id, period, period_end, depreciation, accumulated, book_value)
-                       SELECT $1, * FROM unnest($2::integer[], $3::date[], $4::numeric[], $5::numeric[],
-                                                $6::numeric[])""",
-                    row.asset_id,
-                    [p.period for p in periods],
-                    [p.period_end for p in periods],
-                    [p.depreciation for p in periods],
-                    [p.accumulated for p in periods],
-                    [p.book_value for p in periods],
-                )
 
     async def get_depreciation(self, asset_id: UUID) -> tuple[DepreciationRow, list[Period]] | None:
         async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 """SELECT asset_id, org_id, version, schedule, original_cost, salvage_value,
-                          service_start_date, months
+                          service_start_date, months, book_values
                    FROM asset_depreciation WHERE asset_id = $1 AND NOT deleted""",
                 asset_id,
             )
-            if row is None:
-                return None
-            periods = await conn.fetch(
-                """SELECT period, period_end, depreciation, accumulated, book_value FROM depreciation_periods
-                   WHERE asset_id = $1 ORDER BY period""",
-                asset_id,
-            )
-            return DepreciationRow(**dict(row)), [Period(**dict(p)) for p in periods]
+        if row is None:
+            return None
+        values = dict(row)
+        book_values = values.pop("book_values") or []
+        found = DepreciationRow(**values)
+        return found, _months(found, book_values)
 
-    async def insert_audit_entry(self, entry: dict[str, Any]) -> None:
+    async def insert_audit_entries(self, entries: Sequence[dict[str, Any]]) -> None:
+        if not entries:
+            return
         async with self._db.connection() as conn:
-            await conn.execute(
+            await conn.executemany(
                 """INSERT INTO audit_log (event_id, org_id, asset_id, action, actor_id, actor_name,
                        request_id, version, changes, at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING""",
-                entry["event_id"],
-                entry["org_id"],
-                entry["asset_id"],
-                entry["action"],
-                entry["actor_id"],
-                entry["actor_name"],
-                entry["request_id"],
-                entry["version"],
-                entry["changes"],
-                entry["at"],
+                [[entry[c] for c in _AUDIT_COLUMNS] for entry in entries],
             )
 
     async def list_audit(

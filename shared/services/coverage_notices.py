@@ -4,6 +4,8 @@ daily sweep that recomputes what the passing of days has changed."""
 import dataclasses
 import datetime as dt
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from uuid import UUID
 
 from shared.domain import lifecycle
@@ -25,10 +27,10 @@ logger = logging.getLogger(__name__)
 _SWEEP_BATCH = 500
 
 
-async def _publish_notice(
-    uow: UnitOfWork, row: LifecycleRow, kind: CoverageKind, notice: Notice, end: dt.date, days_left: int
-) -> None:
-    event = CoverageNoticeEvent(
+def _notice(
+    row: LifecycleRow, kind: CoverageKind, notice: Notice, end: dt.date, days_left: int
+) -> CoverageNoticeEvent:
+    return CoverageNoticeEvent(
         id=new_event_id(),
         source=WORKER_SOURCE,
         type=EventType(f"asset.{kind}.{notice.value}"),
@@ -44,14 +46,17 @@ async def _publish_notice(
             days_left=days_left,
         ),
     )
-    await uow.outbox.add(UUID(event.id), row.org_id, event.type.value, dumps(event.model_dump()))
 
 
-async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_days: int) -> LifecycleRow:
-    """The row's status as of today; each notice that is due is written to the outbox once per end date."""
+def status_on(
+    row: LifecycleRow, today: dt.date, warn_days: int
+) -> tuple[LifecycleRow, list[CoverageNoticeEvent]]:
+    """The row's status as of today, and each notice that is due: once per end date (the row
+    remembers which it was told)."""
     warranty = lifecycle.coverage(row.warranty_end_date, today, warn_days)
     support = lifecycle.coverage(row.support_end_date, today, warn_days)
     marks: dict[str, dt.date | None] = {}
+    notices = []
     covers: tuple[tuple[CoverageKind, lifecycle.Coverage, dt.date | None], ...] = (
         ("warranty", warranty, row.warranty_end_date),
         ("support", support, row.support_end_date),
@@ -62,9 +67,9 @@ async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_d
         mark = f"{kind}_{cover.notice.value}_for"
         if getattr(row, mark) == end:
             continue  # already told for this end date
-        await _publish_notice(uow, row, kind, cover.notice, end, cover.days_left)
+        notices.append(_notice(row, kind, cover.notice, end, cover.days_left))
         marks[mark] = end
-    return dataclasses.replace(
+    status = dataclasses.replace(
         row,
         warranty_status=lifecycle.warranty_status(warranty).value,
         support_status=lifecycle.support_status(support).value,
@@ -73,6 +78,23 @@ async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_d
         computed_on=today,
         **marks,  # type: ignore[arg-type]
     )
+    return status, notices
+
+
+async def publish_notices(uow: UnitOfWork, notices: Sequence[CoverageNoticeEvent]) -> None:
+    """Write the notices to the outbox in the caller's transaction, one statement per organisation."""
+    by_org: dict[str, list[tuple[UUID, str, bytes]]] = defaultdict(list)
+    for event in notices:
+        by_org[event.orgid].append((UUID(event.id), event.type.value, dumps(event.model_dump())))
+    for org_id, events in by_org.items():
+        await uow.outbox.add_many(UUID(org_id), events)
+
+
+async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_days: int) -> LifecycleRow:
+    """The row's status as of today; each notice that is due is written to the outbox once per end date."""
+    status, notices = status_on(row, today, warn_days)
+    await publish_notices(uow, notices)
+    return status
 
 
 async def sweep(uow: UnitOfWork, today: dt.date, warn_days: int) -> int:
@@ -82,8 +104,9 @@ async def sweep(uow: UnitOfWork, today: dt.date, warn_days: int) -> int:
     while True:
         async with uow.transaction():
             rows = await uow.projections.lifecycle_due(today, after, _SWEEP_BATCH)
-            for row in rows:
-                await uow.projections.save_lifecycle(await due_notices(uow, row, today, warn_days))
+            computed = [status_on(row, today, warn_days) for row in rows]
+            await publish_notices(uow, [notice for _, due in computed for notice in due])
+            await uow.projections.save_lifecycles([status for status, _ in computed])
         done += len(rows)
         if len(rows) < _SWEEP_BATCH:
             break

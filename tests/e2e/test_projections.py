@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from shared.domain.depreciation import DepreciationPlan, schedule
+from shared.domain.models import DepreciationSchedule
 from shared.services import organisations
 from shared.services.coverage_notices import due_notices, sweep
 from shared.services.unit_of_work import unit_of_work
@@ -310,6 +313,45 @@ async def test_straight_line_schedule_and_book_value_on_a_date(
     expected = max(3600 - 100 * elapsed, 0)
     found = await asset_when(client, tenant, asset["id"], "book_value")
     assert found["book_value"] == expected
+
+
+@pytest.mark.parametrize(
+    ("cost", "salvage", "start", "plan"),
+    [
+        ("1000.01", "0.05", "2024-01-31", "3_year_33_percent"),  # month ends, a leap February
+        ("999.99", "0", "2023-08-29", "10_year_10_percent"),  # 120 months, the rounding at the end
+        ("50.00", "80.00", "2024-02-29", "5_year_20_percent"),  # salvage above cost: nothing to take
+    ],
+)
+async def test_the_stored_schedule_reads_back_as_computed_month_by_month(
+    client: TestClient, tenant: Tenant, worker: Worker, cost: str, salvage: str, start: str, plan: str
+) -> None:
+    """The worker stores a schedule as its book values; every month read back is the one computed."""
+    asset = await create(
+        client,
+        tenant,
+        name="Scheduled",
+        purchase_price=float(cost),
+        service_start_date=start,
+        depreciation_schedule=plan,
+        estimated_salvage_value=float(salvage),
+    )
+    report = await depreciation_when(client, tenant, asset["id"], as_of=start)
+    computed = schedule(
+        DepreciationPlan(
+            DepreciationSchedule(plan), Decimal(cost), Decimal(salvage), dt.date.fromisoformat(start)
+        )
+    )
+    assert report["schedule"] == [
+        {
+            "period": p.period,
+            "period_end": p.period_end.isoformat(),
+            "depreciation": float(p.depreciation),
+            "accumulated": float(p.accumulated),
+            "book_value": float(p.book_value),
+        }
+        for p in computed
+    ]
 
 
 async def test_book_value_today_on_the_asset(client: TestClient, tenant: Tenant, worker: Worker) -> None:
@@ -988,8 +1030,8 @@ async def test_the_passing_days_bring_expiring_then_expired(
             row = await uow.projections.get_lifecycle(uuid.UUID(asset["id"]))
             assert row is not None
             when = today + dt.timedelta(days=offset)
-            await uow.projections.save_lifecycle(
-                await due_notices(uow, row, when, settings.expiry_warning_days)
+            await uow.projections.save_lifecycles(
+                [await due_notices(uow, row, when, settings.expiry_warning_days)]
             )
         return notices_of(await marker(client, tenant, tap), asset["id"])
 

@@ -378,7 +378,8 @@ async def _projection(pool: asyncpg.Pool, asset_id: str) -> dict[str, Any]:
         uuid.UUID(asset_id),
     )
     periods = await pool.fetchval(
-        "SELECT count(*) FROM depreciation_periods WHERE asset_id = $1", uuid.UUID(asset_id)
+        "SELECT coalesce(cardinality(book_values), 0) FROM asset_depreciation WHERE asset_id = $1",
+        uuid.UUID(asset_id),
     )
     return {
         "lifecycle": dict(life) if life else None,

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.worker.consumer import BATCH_SIZE, LANES, Consumer, lane_of
+from services.worker.consumer import BATCH_SIZE, Consumer, Delivery
 from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
@@ -23,12 +23,21 @@ from tests.conftest import Tenant, poll
 
 
 @dataclass
+class FakeChannel:
+    """The deliveries of one channel, in the order the broker sent them (their delivery tags)."""
+
+    deliveries: list["FakeDelivery"] = field(default_factory=list)
+
+
+@dataclass
 class FakeDelivery:
     """What the consumer reads of a delivery, and what it answered; an ack notes whether the
-    event's row was committed (visible from another connection) by then."""
+    event's row was committed (visible from another connection) by then. An ack with `multiple`
+    settles every unsettled delivery of the channel up to this one, as the broker does."""
 
     body: bytes
     message_id: str
+    channel: FakeChannel
     headers: dict[str, Any] = field(default_factory=dict)
     content_type: str | None = "application/json"
     type: str | None = None
@@ -36,15 +45,21 @@ class FakeDelivery:
     committed_at_ack: bool | None = None
     check: Callable[[str], Awaitable[bool]] | None = None
 
+    def __post_init__(self) -> None:
+        self.channel.deliveries.append(self)
+
     @property
     def processed(self) -> bool:
         return self.answer is not None
 
-    async def ack(self) -> None:
+    async def ack(self, multiple: bool = False) -> None:
         assert self.answer is None, "settled twice"
-        self.answer = "ack"
-        if self.check is not None:
-            self.committed_at_ack = await self.check(self.message_id)
+        up_to = self.channel.deliveries.index(self)
+        covered = [d for d in self.channel.deliveries[:up_to] if d.answer is None] if multiple else []
+        for delivery in [*covered, self]:
+            delivery.answer = "ack"
+            if delivery.check is not None:
+                delivery.committed_at_ack = await delivery.check(delivery.message_id)
 
     async def nack(self, requeue: bool = True) -> None:
         assert self.answer is None, "settled twice"
@@ -70,18 +85,20 @@ class Recorder:
         self.table = table
         self.failing: str | None = None
         self.template: dict[str, Any] = {}
+        self.channel = FakeChannel()
 
-    async def __call__(self, uow: UnitOfWork, event: AssetChangeEvent) -> bool:
+    async def __call__(self, uow: UnitOfWork, events: Sequence[AssetChangeEvent]) -> list[bool]:
         assert isinstance(uow, PgUnitOfWork)  # the consumer's own, on the connection of its transaction
         async with uow.connection() as conn:
-            await conn.execute(
-                f"INSERT INTO {self.table} (event_id, subject, txid) VALUES ($1, $2, txid_current())",
-                event.id,
-                event.subject,
-            )
-        if event.id == self.failing:
-            raise ValueError("this event cannot be applied")
-        return True
+            for event in events:
+                await conn.execute(
+                    f"INSERT INTO {self.table} (event_id, subject, txid) VALUES ($1, $2, txid_current())",
+                    event.id,
+                    event.subject,
+                )
+                if event.id == self.failing:
+                    raise ValueError("this event cannot be applied")
+        return [True] * len(events)
 
     async def committed(self, event_id: str) -> bool:
         found = await self.pool.fetchval(f"SELECT count(*) FROM {self.table} WHERE event_id = $1", event_id)
@@ -94,7 +111,8 @@ class Recorder:
             document = dict(self.template, id=str(uuid.uuid4()))
             if subject is not None:
                 document["subject"] = subject
-            made.append(FakeDelivery(json.dumps(document).encode(), document["id"], check=self.committed))
+            body = json.dumps(document).encode()
+            made.append(FakeDelivery(body, document["id"], self.channel, check=self.committed))
         return made
 
     async def log(self) -> list[asyncpg.Record]:
@@ -136,10 +154,10 @@ async def consumers(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Consumer]
 
 
 async def _deliver(consumer: Consumer, deliveries: list[FakeDelivery]) -> None:
-    """Hand the deliveries to the consumer, then let its lanes run until all are settled."""
+    """Hand the deliveries to the consumer, then let it apply them until all are settled."""
     for delivery in deliveries:
         await consumer.on_message(delivery)  # type: ignore[arg-type]
-    consumer.start_lanes()
+    consumer.start_applying()
 
     async def settled() -> bool:
         return consumer.in_flight == 0
@@ -170,27 +188,50 @@ async def test_a_batch_is_at_most_batch_size(consumers: Callable[..., Consumer],
     assert all(d.answer == "ack" and d.committed_at_ack for d in deliveries)
 
 
-async def test_each_asset_keeps_to_one_lane_in_order(
+async def test_events_are_applied_in_the_order_they_came_and_a_batch_is_acked_with_one_frame(
     consumers: Callable[..., Consumer], recorder: Recorder
 ) -> None:
-    subjects: dict[int, str] = {}
-    while len(subjects) < LANES:
-        candidate = str(uuid.uuid4())
-        subjects.setdefault(lane_of(candidate), candidate)
-    first, second = subjects[0], subjects[1]
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
     consumer = consumers(recorder)
     pairs = zip(recorder.deliveries(5, first), recorder.deliveries(5, second), strict=True)
     mixed = [d for pair in pairs for d in pair]
+    acks: list[tuple[str, bool]] = []
+    for delivery in mixed:
+        delivery.ack = _noting(delivery, acks)  # type: ignore[method-assign,assignment]
     await _deliver(consumer, mixed)
     rows = await recorder.log()
-    for subject in (first, second):
-        mine = [r for r in rows if r["subject"] == subject]
-        sent = [json.loads(d.body)["id"] for d in mixed if json.loads(d.body)["subject"] == subject]
-        assert [r["event_id"] for r in mine] == sent  # each asset's events in the order they came
-        assert len({r["txid"] for r in mine}) == 1
-    # The two assets went to two lanes: two transactions.
-    assert len({r["txid"] for r in rows}) == 2
-    assert all(d.answer == "ack" for d in mixed)
+    assert [r["event_id"] for r in rows] == [d.message_id for d in mixed]  # as they came
+    assert len({r["txid"] for r in rows}) == 1
+    assert acks == [(mixed[-1].message_id, True)]  # one frame for the ten
+    assert all(d.answer == "ack" and d.committed_at_ack for d in mixed)
+
+
+def _noting(delivery: FakeDelivery, acks: list[tuple[str, bool]]) -> Callable[..., Awaitable[None]]:
+    ack = delivery.ack
+
+    async def noted(multiple: bool = False) -> None:
+        acks.append((delivery.message_id, multiple))
+        await ack(multiple)
+
+    return noted
+
+
+async def test_a_batch_from_two_channels_is_acked_on_each(
+    consumers: Callable[..., Consumer], recorder: Recorder
+) -> None:
+    """Around a reconnect, a batch holds deliveries of the channel before and of the new one: each
+    channel's are acked on that channel, with a frame of their own."""
+    consumer = consumers(recorder)
+    old = recorder.deliveries(3)
+    recorder.channel = FakeChannel()
+    new = recorder.deliveries(2)
+    acks: list[tuple[str, bool]] = []
+    for delivery in old + new:
+        delivery.ack = _noting(delivery, acks)  # type: ignore[method-assign,assignment]
+    await _deliver(consumer, old + new)
+    assert len({r["txid"] for r in await recorder.log()}) == 1
+    assert acks == [(old[-1].message_id, True), (new[-1].message_id, True)]
+    assert all(d.answer == "ack" for d in old + new)
 
 
 async def test_a_failing_event_is_isolated_and_the_rest_applied_once(
@@ -220,9 +261,10 @@ async def test_a_failing_event_on_its_last_attempt_is_dead_lettered_alone(
     recorder.failing = bad.message_id
     dead: list[tuple[str, str]] = []
 
-    async def dead_letter(message: FakeDelivery, reason: str) -> None:
-        dead.append((message.message_id, reason))
-        await message.ack()
+    async def dead_letter(delivery: Delivery, reason: str) -> None:
+        dead.append((str(delivery.message.message_id), reason))
+        await delivery.message.ack()
+        delivery.settled = True
 
     monkeypatch.setattr(consumer, "_dead_letter", dead_letter)
     await _deliver(consumer, deliveries)
@@ -233,17 +275,18 @@ async def test_a_failing_event_on_its_last_attempt_is_dead_lettered_alone(
     assert all(d.answer == "ack" for d in deliveries)
 
 
-async def test_a_poison_message_is_dead_lettered_on_arrival_and_the_rest_applied(
+async def test_a_poison_message_is_dead_lettered_in_its_turn_and_the_rest_applied(
     consumers: Callable[..., Consumer], recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer = consumers(recorder)
     good = recorder.deliveries(2)
-    poison = FakeDelivery(b"{not json", "poison")
+    poison = FakeDelivery(b"{not json", "poison", recorder.channel)
     dead: list[str] = []
 
-    async def dead_letter(message: FakeDelivery, reason: str) -> None:
-        dead.append(message.message_id)
-        await message.ack()
+    async def dead_letter(delivery: Delivery, reason: str) -> None:
+        dead.append(str(delivery.message.message_id))
+        await delivery.message.ack()
+        delivery.settled = True
 
     monkeypatch.setattr(consumer, "_dead_letter", dead_letter)
     await _deliver(consumer, [good[0], poison, good[1]])
@@ -252,14 +295,14 @@ async def test_a_poison_message_is_dead_lettered_on_arrival_and_the_rest_applied
     assert all(d.answer == "ack" for d in good)
 
 
-async def test_a_batch_that_breaks_midway_requeues_what_it_left_and_the_lane_goes_on(
+async def test_a_batch_that_breaks_midway_requeues_what_it_left_and_applying_goes_on(
     consumers: Callable[..., Consumer], recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer = consumers(recorder)
     deliveries = recorder.deliveries(3)
     recorder.failing = deliveries[1].message_id
 
-    async def broken_failed(message: FakeDelivery, event_id: str, exc: Exception) -> None:
+    async def broken_failed(delivery: Delivery, exc: Exception) -> None:
         raise RuntimeError("the broker refused the dead letter")
 
     monkeypatch.setattr(consumer, "_failed", broken_failed)

@@ -26,7 +26,7 @@ from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyF
 from shared.errors import Conflict, TagTaken
 from shared.repositories import catalog as tables
 from shared.repositories.catalog import CatalogTable
-from shared.repositories.projections import DepreciationRow, LifecycleRow
+from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
 
 R = TypeVar("R", bound=Record)
 
@@ -401,22 +401,23 @@ class FakeOrganisations(_Part):
 
 
 class FakeProjections(_Part):
-    async def claim_event(self, consumer: ConsumerName, event_id: UUID) -> bool:
-        if (consumer, event_id) in self._state.claimed:
-            return False
-        self._state.claimed.add((consumer, event_id))
-        return True
+    async def claim_events(self, consumer: ConsumerName, event_ids: Sequence[UUID]) -> set[UUID]:
+        fresh = {event_id for event_id in event_ids if (consumer, event_id) not in self._state.claimed}
+        self._state.claimed.update((consumer, event_id) for event_id in fresh)
+        return fresh
 
     async def get_lifecycle(self, asset_id: UUID) -> LifecycleRow | None:
         return self._state.lifecycle.get(asset_id)
 
-    async def lock_lifecycle(self, asset_id: UUID) -> tuple[int | None, LifecycleRow | None]:
-        return self._state.lifecycle_versions.get(asset_id), self._state.lifecycle.get(asset_id)
+    async def lock_lifecycles(self, asset_ids: Sequence[UUID]) -> dict[UUID, tuple[int, LifecycleRow | None]]:
+        versions = self._state.lifecycle_versions
+        return {a: (versions[a], self._state.lifecycle.get(a)) for a in asset_ids if a in versions}
 
-    async def save_lifecycle(self, row: LifecycleRow) -> None:
-        if self._state.lifecycle_versions.get(row.asset_id, 0) <= row.version:
-            self._state.lifecycle[row.asset_id] = row
-            self._state.lifecycle_versions[row.asset_id] = row.version
+    async def save_lifecycles(self, rows: Sequence[LifecycleRow]) -> None:
+        for row in rows:
+            if self._state.lifecycle_versions.get(row.asset_id, 0) <= row.version:
+                self._state.lifecycle[row.asset_id] = row
+                self._state.lifecycle_versions[row.asset_id] = row.version
 
     async def lifecycle_due(self, today: dt.date, after: UUID | None, limit: int) -> list[LifecycleRow]:
         rows = sorted(
@@ -425,28 +426,33 @@ class FakeProjections(_Part):
         )
         return [r for r in rows if after is None or r.asset_id > after][:limit]
 
-    async def bury_lifecycle(self, asset_id: UUID, org_id: UUID, version: int) -> None:
-        self._state.lifecycle[asset_id] = None
-        self._state.lifecycle_versions[asset_id] = version
+    async def bury_lifecycles(self, buried: Sequence[Buried]) -> None:
+        for asset_id, _, version in buried:
+            self._state.lifecycle[asset_id] = None
+            self._state.lifecycle_versions[asset_id] = version
 
-    async def depreciation_version(self, asset_id: UUID) -> int | None:
-        return self._state.depreciation_versions.get(asset_id)
+    async def lock_depreciations(self, asset_ids: Sequence[UUID]) -> dict[UUID, int]:
+        versions = self._state.depreciation_versions
+        return {a: versions[a] for a in asset_ids if a in versions}
 
-    async def save_depreciation(self, row: DepreciationRow, periods: Sequence[Period]) -> None:
-        if self._state.depreciation_versions.get(row.asset_id, 0) <= row.version:
-            self._state.depreciation[row.asset_id] = (row, list(periods))
-            self._state.depreciation_versions[row.asset_id] = row.version
+    async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Period]]]) -> None:
+        for row, periods in rows:
+            if self._state.depreciation_versions.get(row.asset_id, 0) <= row.version:
+                self._state.depreciation[row.asset_id] = (row, list(periods))
+                self._state.depreciation_versions[row.asset_id] = row.version
 
     async def get_depreciation(self, asset_id: UUID) -> tuple[DepreciationRow, list[Period]] | None:
         return self._state.depreciation.get(asset_id)
 
-    async def bury_depreciation(self, asset_id: UUID, org_id: UUID, version: int) -> None:
-        self._state.depreciation[asset_id] = None
-        self._state.depreciation_versions[asset_id] = version
+    async def bury_depreciations(self, buried: Sequence[Buried]) -> None:
+        for asset_id, _, version in buried:
+            self._state.depreciation[asset_id] = None
+            self._state.depreciation_versions[asset_id] = version
 
-    async def insert_audit_entry(self, entry: dict[str, Any]) -> None:
-        if all(e["event_id"] != entry["event_id"] for e in self._state.audit):
-            self._state.audit.append(entry)
+    async def insert_audit_entries(self, entries: Sequence[dict[str, Any]]) -> None:
+        for entry in entries:
+            if all(e["event_id"] != entry["event_id"] for e in self._state.audit):
+                self._state.audit.append(entry)
 
     async def list_audit(
         self, org_id: UUID, flt: AuditFilter, after: tuple[dt.datetime, UUID] | None, limit: int

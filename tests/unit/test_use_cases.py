@@ -339,6 +339,39 @@ async def test_an_organisation_name_is_taken_once(uow: FakeUnitOfWork, org: Orga
 # --- the worker's projections ------------------------------------------------------------------
 
 
+async def test_a_batch_with_several_versions_of_an_asset_is_applied_as_one_event_after_another(
+    uow: FakeUnitOfWork, caller: Caller
+) -> None:
+    asset = await assets.create_asset(
+        uow,
+        caller,
+        {
+            "name": "X",
+            "purchase_price": Decimal("1200.00"),
+            "purchase_date": dt.date(2024, 1, 15),
+            "depreciation_schedule": DepreciationSchedule.THREE_YEAR,
+        },
+    )
+    await assets.update_asset(uow, caller, str(asset.id), {"name": "Y", "purchase_price": Decimal("600.00")})
+    await assets.delete_asset(uow, caller, str(asset.id))
+    created, updated, deleted = (AssetChangeEvent.model_validate_json(body) for *_, body in uow.state.outbox)
+    today = dt.date(2026, 12, 2)
+
+    # Out of order, with a copy: the copy is not claimed twice, the older version comes too late.
+    applied = await projections.apply_depreciation(uow, [updated, created, updated])
+    assert applied == [True, False, False]
+    row, periods = uow.state.depreciation[asset.id] or (None, [])
+    assert row is not None and (row.version, row.original_cost, len(periods)) == (2, Decimal("600.00"), 36)
+
+    assert await projections.apply_lifecycle(uow, [created, updated], today, 30) == [True, True]
+    life = uow.state.lifecycle[asset.id]
+    assert life is not None and (life.version, life.name) == (2, "Y")
+    assert await projections.apply_lifecycle(uow, [deleted, created], today, 30) == [True, False]
+    assert uow.state.lifecycle[asset.id] is None and uow.state.lifecycle_versions[asset.id] == 3
+    assert await projections.apply_depreciation(uow, [deleted]) == [True]
+    assert uow.state.depreciation[asset.id] is None
+
+
 async def test_each_projection_applies_an_event_once_and_never_an_older_version(
     uow: FakeUnitOfWork, caller: Caller
 ) -> None:
@@ -348,15 +381,14 @@ async def test_each_projection_applies_an_event_once_and_never_an_older_version(
     assert created.type is EventType.ASSET_CREATED and updated.type is EventType.ASSET_UPDATED
     today = dt.date(2026, 12, 2)
 
-    assert await projections.apply_lifecycle(uow, updated, today, 30)
-    assert not await projections.apply_lifecycle(uow, updated, today, 30)
-    assert not await projections.apply_lifecycle(uow, created, today, 30)
+    assert await projections.apply_lifecycle(uow, [updated], today, 30) == [True]
+    assert await projections.apply_lifecycle(uow, [updated], today, 30) == [False]
+    assert await projections.apply_lifecycle(uow, [created], today, 30) == [False]
     row = uow.state.lifecycle[asset.id]
     assert row is not None and (row.version, row.name, row.warranty_status) == (2, "Y", "within_warranty")
 
-    assert await projections.apply_audit(uow, created)
-    assert await projections.apply_audit(uow, updated)
-    assert not await projections.apply_audit(uow, updated)
+    assert await projections.apply_audit(uow, [created, updated, updated]) == [True, True, False]
+    assert await projections.apply_audit(uow, [updated]) == [False]
     assert [e["version"] for e in uow.state.audit] == [1, 2]
     assert (ConsumerName.AUDIT, UUID(updated.id)) in uow.state.claimed
 
