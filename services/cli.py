@@ -4,15 +4,17 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import shlex
 import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import aclosing, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import uvloop
 from pydantic import ValidationError
@@ -27,15 +29,18 @@ from rich.progress import (
 )
 
 from services.api.importing import FileProblem, ImportFile
+from services.api.schemas.export import ExportQuery
 from services.api.server import bind_api, serve_api
 from services.worker.main import bind_metrics, run_worker
+from shared.asset_columns import ExportFormat
 from shared.db import ensure_database, pool_for
-from shared.domain.models import Caller
+from shared.domain.models import AssetKind, AssetStatus, Caller
+from shared.domain.queries import AssetFilter
 from shared.errors import DomainError
 from shared.listening import CannotListen
 from shared.logs import configure_logging
 from shared.migrate import migrate_database
-from shared.services import organisations
+from shared.services import export, organisations
 from shared.services.coverage_notices import sweep
 from shared.services.imports import ImportOptions, ImportRow, MatchBy, OnConflict, import_assets
 from shared.services.unit_of_work import unit_of_work
@@ -236,6 +241,23 @@ async def cmd_import(args: argparse.Namespace) -> None:
 COMMAND_LINE_ACTOR = uuid.UUID(int=0)
 
 
+def _rows_bar(terminal: bool) -> Progress:
+    """A bar on stderr of rows done (rows/s and time left), drawn only on a terminal. It leaves
+    stdout alone, which may be carrying an export's bytes."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not terminal,
+        redirect_stdout=False,
+    )
+
+
 class _ImportProgress:
     """Rows read, a bar on a terminal (rows/s and time left) and a line every 10,000 rows
     otherwise, for each of an import's two readings: checking, then writing."""
@@ -244,17 +266,7 @@ class _ImportProgress:
 
     def __init__(self) -> None:
         self.terminal = sys.stderr.isatty()
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not self.terminal,
-        )
+        self.bar = _rows_bar(self.terminal)
         self.total: int | None = None
         self.readings = 0
 
@@ -283,6 +295,139 @@ class _ImportProgress:
             self.bar.update(task, total=seen, completed=seen)
 
         return counted
+
+
+async def cmd_export(args: argparse.Namespace) -> None:
+    flt = AssetFilter(
+        q=args.q,
+        status=AssetStatus(args.status) if args.status else None,
+        asset_type_id=args.asset_type_id,
+        kind=AssetKind(args.kind) if args.kind else None,
+    )
+    fmt = ExportFormat(args.format)
+    output: Path | None = args.output
+    where = str(output) if output else "stdout"
+    # A bar would be torn up by the file's own bytes on the same terminal.
+    terminal = sys.stderr.isatty() and (output is not None or not sys.stdout.isatty())
+    settings = get_settings()
+    async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=2) as pool:
+        uow = unit_of_work(pool)
+        org = await organisations.find_organisation(uow, args.org)
+        total, estimated = await export.export_total(uow, org.id, flt)
+        exported = await export.export_assets(uow, org.id, flt, fmt)
+        with _export_file(output) as out, _ExportProgress(total, estimated, terminal) as progress:
+            try:
+                async with aclosing(exported.chunks) as chunks:
+                    async for chunk in chunks:
+                        _write(out, chunk, where)
+                        progress.update(exported.tally.rows)
+            except Exception as exc:
+                after = f"(after {exported.tally.rows:,} rows); "
+                after += f"{output} was not written" if output else "what stdout got is incomplete"
+                if isinstance(exc, DomainError):  # the file or the pipe, which it names
+                    raise DomainError(f"{exc} {after}") from None
+                print(f"assetflow: the export broke off {after}", file=sys.stderr)
+                raise
+    print(
+        f"exported: {exported.tally.rows:,} rows of {org.name} as {fmt.value} to {where} "
+        f"in {progress.elapsed():.1f} s ({progress.rate(exported.tally.rows)})",
+        file=sys.stderr,
+    )
+
+
+@contextmanager
+def _export_file(output: Path | None) -> Iterator[BinaryIO]:
+    """Where an export's bytes go: stdout, or a file beside `output` that takes its name only once
+    every byte is in it, so that an export that fails never leaves half a file under the name."""
+    if output is None:
+        yield sys.stdout.buffer
+        return
+    part = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        out = part.open("xb")
+    except OSError as exc:
+        raise DomainError(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        with out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        part.replace(output)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _write(out: BinaryIO, chunk: bytes, where: str) -> None:
+    try:
+        out.write(chunk)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went (`| head`): what is left in stdout's buffer goes nowhere at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise DomainError("stdout was closed") from None
+    except OSError as exc:
+        raise DomainError(f"cannot write {where}: {exc.strerror}") from None
+
+
+class _ExportProgress:
+    """Rows written of the matching assets counted beforehand: a bar on a terminal (rows/s and
+    time left), otherwise a line every 10,000 rows."""
+
+    EVERY = 10_000
+
+    def __init__(self, total: int, estimated: bool, terminal: bool) -> None:
+        self.terminal = terminal
+        self.bar = _rows_bar(terminal)
+        self.total = total
+        self.task = self.bar.add_task("exporting", total=total, rate="")
+        self.of = f"{'about ' if estimated else ''}{total:,}"
+        self.started = time.monotonic()
+        self.said = 0
+
+    def __enter__(self) -> "_ExportProgress":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self, rows: int) -> str:
+        return f"{rows / max(self.elapsed(), 1e-6):,.0f} rows/s"
+
+    def update(self, rows: int) -> None:
+        rate = self.rate(rows)
+        # The count came before the snapshot, so it may be a few short: the bar ends where the rows do.
+        self.total = max(self.total, rows)
+        self.bar.update(self.task, completed=rows, total=self.total, rate=rate)
+        if not self.terminal and rows - self.said >= self.EVERY:
+            self.said = rows
+            print(f"exported {rows:,} of {self.of} rows ({rate})", file=sys.stderr, flush=True)
+
+
+def _output_file(value: str) -> Path:
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is a folder; name the file to write")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder {str(path.parent)!r} to write {path.name!r} in")
+    return path
+
+
+def _export_parameter(name: str) -> Callable[[str], Any]:
+    """An option read as the same parameter of GET /v1/assets/export, with the same checks."""
+
+    def parse(value: str) -> Any:
+        try:
+            return getattr(ExportQuery.model_validate({name: value}), name)
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise argparse.ArgumentTypeError(problems) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,6 +480,28 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--on-conflict", choices=[c.value for c in OnConflict], default=OnConflict.ERROR.value)
     imp.add_argument("--match", choices=[m.value for m in MatchBy], default=MatchBy.ASSET_TAG.value)
     imp.set_defaults(run=cmd_import)
+    exp = sub.add_parser(
+        "export", help="write an organisation's assets as the CSV or NDJSON file GET /v1/assets/export gives"
+    )
+    exp.add_argument("--org", required=True, help="the organisation's name")
+    exp.add_argument(
+        "--format",
+        choices=[f.value for f in ExportFormat],
+        default=ExportFormat.CSV.value,
+        help="(default: csv)",
+    )
+    exp.add_argument(
+        "-o", "--output", type=_output_file, metavar="FILE",
+        help="write the file there, under its name only once complete (default: stdout)",
+    )  # fmt: skip
+    # The list's filters, checked as GET /v1/assets/export checks them.
+    exp.add_argument(
+        "--q", type=_export_parameter("q"), metavar="TEXT", help="in the name, asset tag or serial number"
+    )
+    exp.add_argument("--status", choices=[s.value for s in AssetStatus])
+    exp.add_argument("--kind", choices=[k.value for k in AssetKind])
+    exp.add_argument("--asset-type-id", type=_export_parameter("asset_type_id"), metavar="ID")
+    exp.set_defaults(run=cmd_export)
 
     sub.add_parser("sweep", help="recompute warranty and support status now (also runs daily)").set_defaults(
         run=cmd_sweep

@@ -24,14 +24,23 @@ CHUNK_ROWS = 250
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+@dataclass
+class ExportTally:
+    """How many assets the chunks handed out so far hold."""
+
+    rows: int = 0
+
+
 @dataclass(frozen=True)
 class AssetExport:
     """An export about to be written: its file name, and its bytes chunk by chunk. The first chunk
     (the CSV header and the first rows, or just the header when nothing matches) comes once the
-    snapshot is taken; close `chunks` (`contextlib.aclosing`) to give its connection back."""
+    snapshot is taken; close `chunks` (`contextlib.aclosing`) to give its connection back.
+    `tally` counts the assets in the chunks yielded so far, for a progress display."""
 
     file_name: str
     chunks: AsyncGenerator[bytes, None]
+    tally: ExportTally
 
 
 async def export_assets(uow: UnitOfWork, org_id: UUID, flt: AssetFilter, fmt: ExportFormat) -> AssetExport:
@@ -40,18 +49,29 @@ async def export_assets(uow: UnitOfWork, org_id: UUID, flt: AssetFilter, fmt: Ex
     org = await uow.organisations.get(org_id)
     name = _UNSAFE_IN_FILE_NAME.sub("", org.prefix) or "org"
     file_name = f"assets-{name}-{dt.datetime.now(dt.UTC).date().isoformat()}.{fmt.value}"
-    return AssetExport(file_name, _encoded(uow, org_id, flt, fmt, dt.date.today()))
+    tally = ExportTally()
+    return AssetExport(file_name, _encoded(uow, org_id, flt, fmt, dt.date.today(), tally), tally)
+
+
+async def export_total(uow: UnitOfWork, org_id: UUID, flt: AssetFilter) -> tuple[int, bool]:
+    """How many assets an export of the filter will hold, as the v1 list counts them, and whether
+    that is an estimate (a `q` that matches very many). Counted before the export's snapshot is
+    taken, so writes in between can make it a few off: a figure for progress, not a promise."""
+    page = await uow.assets.page(org_id, flt, 0, 0)
+    return page.total, page.total_is_estimate
 
 
 async def _encoded(
-    uow: UnitOfWork, org_id: UUID, flt: AssetFilter, fmt: ExportFormat, today: dt.date
+    uow: UnitOfWork, org_id: UUID, flt: AssetFilter, fmt: ExportFormat, today: dt.date, tally: ExportTally
 ) -> AsyncGenerator[bytes, None]:
     encode = _ENCODERS[fmt]
     async with aclosing(uow.exports.chunks(org_id, flt, CHUNK_ROWS)) as chunks:
         first: list[ExportedAsset] = await anext(chunks, [])
         head = csv_header() if fmt is ExportFormat.CSV else b""
+        tally.rows += len(first)
         yield head + encode(first, today)
         async for rows in chunks:
+            tally.rows += len(rows)
             yield encode(rows, today)
 
 
