@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -13,6 +14,8 @@ def _default(value: Any) -> Any:
         return orjson.Fragment(str(value).encode())
     if isinstance(value, (set, frozenset)):
         return sorted(value)
+    if isinstance(value, UUID):  # asyncpg's own UUID, which orjson does not take for one
+        return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 

@@ -312,20 +312,25 @@ class AssetRepository:
                 raise
 
     async def insert_many(self, org_id: UUID, rows: Sequence[tuple[UUID, str, Mapping[str, Any]]]) -> None:
-        """Insert many assets, (id, tag, values) each, in one pipelined statement for each set of
-        columns the rows write; TagTaken when the organisation already has one of the tags."""
-        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        """Insert many assets, (id, tag, values) each, in one statement for each set of columns the
+        rows write (the rows go as one JSON array, which PostgreSQL reads into the table's own
+        column types); TagTaken when the organisation already has one of the tags."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for asset_id, asset_tag, values in rows:
             for column in values:
                 if column not in WRITABLE_COLUMNS:
                     raise ValueError(f"column {column!r} cannot be written")
-            groups.setdefault(tuple(values), []).append((asset_id, org_id, asset_tag, *values.values()))
+            record = {"id": asset_id, "org_id": org_id, "asset_tag": asset_tag, **values}
+            groups.setdefault(tuple(values), []).append(record)
         async with self._db.connection() as conn:
             for names, records in groups.items():
                 columns = ", ".join(["id", "org_id", "asset_tag", *names])
-                placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 4))
                 try:
-                    await conn.executemany(f"INSERT INTO assets ({columns}) VALUES ({placeholders})", records)
+                    await conn.execute(
+                        f"INSERT INTO assets ({columns}) "
+                        f"SELECT {columns} FROM jsonb_populate_recordset(NULL::assets, $1::jsonb)",
+                        records,
+                    )
                 except asyncpg.UniqueViolationError as exc:
                     if exc.constraint_name == "assets_org_id_asset_tag_key":
                         found = re.search(r"=\([^,]*, (.*)\) already exists", exc.detail or "")
