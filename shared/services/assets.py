@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
-from shared.domain.depreciation import fits_the_calendar, plan_of
+from shared.domain.depreciation import Costed, fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
 from shared.domain.queries import AssetFilter, CompanyFilter
 from shared.errors import AssetNotFound, Conflict, FieldProblem, InvalidInput, NotFound, TagTaken
@@ -108,14 +108,22 @@ async def _check_custom_fields(uow: UnitOfWork, org_id: UUID, asset: Asset, fiel
 def check_depreciation(asset: Asset) -> None:
     """A depreciation schedule must end within the calendar (by 9999-12-31); the worker could
     not compute one that does not, and every change of the asset would fail there."""
+    problem = depreciation_problem(asset)
+    if problem is not None:
+        raise InvalidInput([problem])
+
+
+def depreciation_problem(asset: Costed) -> FieldProblem | None:
+    """What check_depreciation objects to in an asset's fields (or a new asset's values), if any."""
     plan = plan_of(asset)
-    if plan is not None and not fits_the_calendar(plan):
-        field = "service_start_date" if asset.service_start_date else "purchase_date"
-        raise InvalidInput.one(
-            field,
-            f"is too late for the {plan.schedule.value} depreciation schedule: "
-            "its last month would end after 9999-12-31",
-        )
+    if plan is None or fits_the_calendar(plan):
+        return None
+    field = "service_start_date" if asset.service_start_date else "purchase_date"
+    return FieldProblem(
+        field,
+        f"is too late for the {plan.schedule.value} depreciation schedule: "
+        "its last month would end after 9999-12-31",
+    )
 
 
 async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any]) -> Asset:

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 from shared.asset_columns import HUMAN_KEYS, MODEL_KEY
 from shared.domain.asset_tags import TagContext, render_tag
 from shared.domain.custom_forms import custom_field_problems
-from shared.domain.models import Asset, Caller, FormField
+from shared.domain.models import Asset, Caller, DepreciationSchedule, FormField
 from shared.errors import Conflict, DomainError, FieldProblem, InvalidInput, TagTaken
 from shared.events import EventType
 from shared.repositories.catalog import (
@@ -26,7 +26,13 @@ from shared.repositories.catalog import (
     MODELS,
     CatalogTable,
 )
-from shared.services.assets import ASSET_REFERENCES, check_depreciation, resolve_fields, update_locked
+from shared.services.assets import (
+    ASSET_REFERENCES,
+    check_depreciation,
+    depreciation_problem,
+    resolve_fields,
+    update_locked,
+)
 from shared.services.change_events import record_changes
 from shared.services.references import parse_id
 from shared.services.unit_of_work import UnitOfWork
@@ -231,6 +237,18 @@ async def _update(uow: UnitOfWork, caller: Caller, asset_id: UUID | None, values
     await update_locked(uow, caller, asset_id, values, checked=True)
 
 
+class _Values:
+    """A new asset's values as the fields its depreciation plan is made of."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        schedule = values.get("depreciation_schedule")
+        self.depreciation_schedule = DepreciationSchedule(schedule) if schedule else None
+        self.purchase_price = values.get("purchase_price")
+        self.estimated_salvage_value = values.get("estimated_salvage_value")
+        self.service_start_date = values.get("service_start_date")
+        self.purchase_date = values.get("purchase_date")
+
+
 # A good row, what it does, the asset it changes (if one) and its values as they will be written.
 Planned = tuple[ImportRow, _Plan, UUID | None, dict[str, Any]]
 
@@ -312,7 +330,10 @@ class _Reading:
                     self.report.problem(item.row, "name", "is required for a new asset")
                     continue
                 full = await self._filled(item, values, None)
-                if full is not None:
+                late = depreciation_problem(_Values(full)) if full is not None else None
+                if late is not None:
+                    self.report.problem(item.row, late.field, late.message)
+                elif full is not None:
                     if "company_number" not in full:  # as a create: the organisation's first company
                         if self.lookups.first_company is None:
                             self.lookups.first_company = await self.uow.assets.first_company_number(

@@ -207,6 +207,23 @@ async def test_a_dry_run_checks_everything_and_writes_nothing(
     assert await _events(pool, tenant) == []
 
 
+async def test_a_schedule_past_the_calendar_is_named_by_the_dry_run_too(
+    client: TestClient, tenant: Tenant, pool: asyncpg.Pool
+) -> None:
+    sheet = (
+        "name,purchase_price,depreciation_schedule,service_start_date\n"
+        "Fine,100,10_year_10_percent,2024-01-01\n"
+        "Too late,100,10_year_10_percent,9995-06-01\n"
+    )
+    for dry_run in ("true", "false"):
+        status, answer = await _import(client, tenant, sheet, dry_run=dry_run)
+        assert status == 422, answer
+        [error] = answer["errors"]
+        assert (error["row"], error["field"]) == (3, "service_start_date")
+        assert "9999-12-31" in error["message"]
+    assert await pool.fetchval("SELECT count(*) FROM assets WHERE org_id = $1", tenant.org_id) == 0
+
+
 async def test_on_conflict_error_skip_and_update_by_tag(
     client: TestClient, tenant: Tenant, pool: asyncpg.Pool
 ) -> None:
