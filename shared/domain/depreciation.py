@@ -2,6 +2,7 @@
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple, Protocol
@@ -122,17 +123,32 @@ def whole_months_between(start: dt.date, as_of: dt.date) -> int:
     return months
 
 
-def schedule(plan: DepreciationPlan) -> list[Period]:
-    """Every month of the useful life; the last month takes the rounding so it ends at salvage."""
-    periods: list[Period] = []
+def book_values(plan: DepreciationPlan) -> list[Decimal]:
+    """The book value at the end of every month of the useful life: each month takes the monthly
+    share, the last month the rounding, so that the schedule ends exactly at the salvage value."""
     months, monthly, depreciable, cost = plan.months, plan.monthly, plan.depreciable, plan.original_cost
+    values = []
     accumulated = Decimal(0)
     for n in range(1, months + 1):
         amount = monthly if n < months else depreciable - accumulated
-        amount = min(amount, depreciable - accumulated)
-        accumulated += amount
-        periods.append(Period(n, add_months(plan.service_start, n), amount, accumulated, cost - accumulated))
-    return periods
+        accumulated += min(amount, depreciable - accumulated)
+        values.append(cost - accumulated)
+    return values
+
+
+def months_of(original_cost: Decimal, service_start: dt.date, values: Sequence[Decimal]) -> list[Period]:
+    """A schedule's months from its book values: each month's end, its depreciation (the fall
+    from the month before) and the accumulated depreciation (cost less book value)."""
+    months, before = [], original_cost
+    for n, value in enumerate(values, start=1):
+        months.append(Period(n, add_months(service_start, n), before - value, original_cost - value, value))
+        before = value
+    return months
+
+
+def schedule(plan: DepreciationPlan) -> list[Period]:
+    """Every month of the useful life (see book_values)."""
+    return months_of(plan.original_cost, plan.service_start, book_values(plan))
 
 
 def book_value(plan: DepreciationPlan, as_of: dt.date) -> Decimal:

@@ -10,11 +10,12 @@ batch brought) is ignored. The answer says, event by event, whether it was appli
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from uuid import UUID
 
 from shared.domain import lifecycle
 from shared.domain.consumers import ConsumerName
-from shared.domain.depreciation import Period, plan_of, schedule
+from shared.domain.depreciation import book_values, plan_of
 from shared.domain.models import DepreciationSchedule
 from shared.events import ACTIONS, AssetChangeEvent, EventType
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
@@ -119,7 +120,7 @@ async def apply_depreciation(uow: UnitOfWork, events: Sequence[AssetChangeEvent]
     stored = await uow.projections.lock_depreciations(ids) if ids else {}
     applied = _newer(events, claimed, stored)
     newest = {UUID(event.data.asset.id): event for event, apply in zip(events, applied, strict=True) if apply}
-    saved: list[tuple[DepreciationRow, Sequence[Period]]] = []
+    saved: list[tuple[DepreciationRow, Sequence[Decimal]]] = []
     buried: list[Buried] = []
     for asset_id in sorted(newest):
         event = newest[asset_id]
@@ -132,7 +133,7 @@ async def apply_depreciation(uow: UnitOfWork, events: Sequence[AssetChangeEvent]
     return applied
 
 
-def _depreciation_row(event: AssetChangeEvent) -> tuple[DepreciationRow, Sequence[Period]]:
+def _depreciation_row(event: AssetChangeEvent) -> tuple[DepreciationRow, Sequence[Decimal]]:
     asset = event.data.asset
     plan = plan_of(asset)
     row = DepreciationRow(
@@ -145,7 +146,7 @@ def _depreciation_row(event: AssetChangeEvent) -> tuple[DepreciationRow, Sequenc
         service_start_date=plan.service_start if plan else None,
         months=plan.months if plan else None,
     )
-    return row, schedule(plan) if plan else []
+    return row, book_values(plan) if plan else []
 
 
 def _schedule_name(value: DepreciationSchedule | None) -> str | None:

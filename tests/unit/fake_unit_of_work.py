@@ -14,13 +14,14 @@ import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID, uuid4
 
 from shared.asset_columns import ExportedAsset
 from shared.domain.consumers import ConsumerName
-from shared.domain.depreciation import Period
+from shared.domain.depreciation import Period, months_of
 from shared.domain.models import ApiToken, Asset, Organisation, Page, Record
 from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyFilter
 from shared.errors import Conflict, TagTaken
@@ -435,10 +436,15 @@ class FakeProjections(_Part):
         versions = self._state.depreciation_versions
         return {a: versions[a] for a in asset_ids if a in versions}
 
-    async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Period]]]) -> None:
-        for row, periods in rows:
+    async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Decimal]]]) -> None:
+        for row, values in rows:
             if self._state.depreciation_versions.get(row.asset_id, 0) <= row.version:
-                self._state.depreciation[row.asset_id] = (row, list(periods))
+                months = (
+                    months_of(row.original_cost, row.service_start_date, values)
+                    if row.original_cost is not None and row.service_start_date is not None
+                    else []
+                )
+                self._state.depreciation[row.asset_id] = (row, months)
                 self._state.depreciation_versions[row.asset_id] = row.version
 
     async def get_depreciation(self, asset_id: UUID) -> tuple[DepreciationRow, list[Period]] | None:
