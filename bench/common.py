@@ -15,6 +15,17 @@ from typing import Any
 
 RESULT_MARKER = "BENCH_JSON "
 
+# An asset and its three projections, as the worker writes them: the lifecycle row, the
+# depreciation row, and the audit entry with the audit consumer's record of applying it (its
+# `processed_at` is when; the entry's own `at` is the event's time). Aliases a, l, d, au, p. The
+# audit log's index on an asset leads with its organisation: without `au.org_id` each asset would
+# scan the whole index.
+PROJECTED_FROM = """FROM assets a
+    LEFT JOIN asset_lifecycle l ON l.asset_id = a.id
+    LEFT JOIN asset_depreciation d ON d.asset_id = a.id
+    LEFT JOIN audit_log au ON au.org_id = a.org_id AND au.asset_id = a.id AND au.action = 'created'
+    LEFT JOIN processed_events p ON p.consumer = 'audit' AND p.event_id = au.event_id"""
+
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted sequence (0 for an empty one)."""
@@ -28,6 +39,21 @@ def median(values: Iterable[float | None]) -> float | None:
     """The median of the values that are not None; None when there are none."""
     present = [v for v in values if v is not None]
     return float(statistics.median(present)) if present else None
+
+
+def ratio(app: float | None, raw: float | None) -> float | None:
+    """The app's figure over the raw side's; None when either is missing (or the raw one is 0)."""
+    return app / raw if app is not None and raw else None
+
+
+def medians(runs: Sequence[dict[str, Any]], keys: Iterable[str]) -> dict[str, float | None]:
+    """The median of each key over the runs."""
+    return {key: median(run.get(key) for run in runs) for key in keys}
+
+
+def shown(value: float | None, digits: int = 3) -> str:
+    """A figure as text, "-" when not measured."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @dataclass
@@ -135,16 +161,26 @@ def service_process(pid: int, launcher: bool, timeout: float = 30.0) -> int:
         time.sleep(0.02)
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """Peak resident set size of a process in MB, from /proc/<pid>/status VmHWM (the kernel's own
-    high-water mark; psutil has no peak figure on Linux, so it would add nothing here)."""
+def _status_mb(pid: int, key: str) -> float | None:
+    """One of the sizes in kB of /proc/<pid>/status, in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return round(int(line.split()[1]) * 1024 / 1e6, 1)
     except OSError:
         return None
     return None
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident set size of a process in MB, from /proc/<pid>/status VmHWM (the kernel's own
+    high-water mark; psutil has no peak figure on Linux, so it would add nothing here)."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of a process now, in MB (/proc/<pid>/status VmRSS)."""
+    return _status_mb(pid, "VmRSS:")
 
 
 def progress(message: str) -> None:

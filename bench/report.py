@@ -1,5 +1,5 @@
 """The results as a table on stdout and as Markdown (bench/results/latest.md), with the targets of
-issue 6 (and the rate limiter's) checked."""
+issue 6 (and those of the rate limiter and the bulk phases) checked."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import Any
 
 # The most of the read rate each rate-limiter configuration may cost (1 - limited / off).
 RATE_LIMIT_TARGETS = {"memory": 0.05, "redis": 0.15}
+# The least of the raw side's rate each bulk phase must reach.
+BULK_TARGETS = {"import": 0.1, "drain": 0.6, "export": 0.3}
+# What each `rss_mb` figure is, in the targets.
+RSS_LABELS = {"api": "api peak RSS", "worker": "worker peak RSS", "api_export": "api RSS during the export"}
 RATE_LIMIT_CONFIGS = ("off", "memory", "redis")
 
 
@@ -84,9 +88,16 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     add("pipeline ratio", pipe, ">= 0.5", None if pipe is None else pipe >= 0.5)
     e2e = doc.get("e2e_p99_ms")
     add("end-to-end p99 at half load", e2e, "< 250 ms", None if e2e is None else e2e < 250, f"{_num(e2e)} ms")
+    for phase, least in BULK_TARGETS.items():
+        bulk = doc.get(f"{phase}_ratio")
+        add(f"{phase} ratio", bulk, f">= {least}", None if bulk is None else bulk >= least)
     for name, value in (doc.get("rss_mb") or {}).items():
         add(
-            f"{name} peak RSS", value, "< 150 MB", None if value is None else value < 150, f"{_num(value)} MB"
+            RSS_LABELS.get(name, f"{name} peak RSS"),
+            value,
+            "< 150 MB",
+            None if value is None else value < 150,
+            f"{_num(value)} MB",
         )
     return found
 
@@ -156,6 +167,7 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
             ]
         )
         rows.append(["", "half rate, events/s", _num(app["half_rate"], 0), _num(raw["half_rate"], 0), ""])
+    rows += _bulk_rows(details)
     lists = details.get("list", {})
     sizes = sorted(lists, key=int)
     header = ["list (p50 / p99 ms)", *[f"{int(s):,}" for s in sizes]]
@@ -179,6 +191,62 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
                 row.append(_pair(case["p50_ms"], case["p99_ms"]) + page)
         list_rows.append(row)
     return rows, header, list_rows
+
+
+def _bulk_rows(details: dict[str, Any]) -> list[list[str]]:
+    """The import, drain and export comparisons; [] for those that did not run."""
+    rows: list[list[str]] = []
+    found = details.get("import")
+    if found:
+        app, raw = found["app"], found["raw"]
+        rows.append(
+            [
+                f"import {found['rows']:,} rows",
+                "rows/s (raw: COPY)",
+                _num(app["rate"], 0),
+                _num(raw["rate"], 0),
+                _num(found["ratio"], 2),
+            ]
+        )
+        rows.append(["", "seconds", _num(app["seconds"]), _num(raw["seconds"]), ""])
+    found = details.get("drain")
+    if found:
+        app, raw = found["app"], found["raw"]
+        rows.append(
+            [
+                f"drain {found['assets']:,} events",
+                "assets/s (raw: msgs/s)",
+                _num(app["rate"], 0),
+                _num(raw["rate"], 0),
+                _num(found["ratio"], 2),
+            ]
+        )
+        rows.append(["", "seconds", _num(app["seconds"]), _num(raw["span_s"]), ""])
+        stages = " / ".join(_num(app.get(f"{s}_s")) for s in ("relay", "lifecycle", "depreciation", "audit"))
+        rows.append(["", "last sent / lifecycle / depreciation / audit, s", stages, "", ""])
+    found = details.get("export")
+    if found:
+        app, raw = found["app"], found["raw"]
+        rows.append(
+            [
+                f"export {found['rows']:,} rows",
+                "rows/s (raw: COPY TO STDOUT)",
+                _num(app["rate"], 0),
+                _num(raw["rate"], 0),
+                _num(found["ratio"], 2),
+            ]
+        )
+        rows.append(["", "seconds", _num(app["seconds"]), _num(raw["seconds"]), ""])
+        rows.append(["", "MB", _num(app["bytes"] / 1e6), _num(raw["bytes"] / 1e6), ""])
+    return rows
+
+
+def _rss_line(doc: dict[str, Any]) -> str:
+    rss = doc.get("rss_mb") or {}
+    line = f"peak RSS: api {_num(rss.get('api'))} MB, worker {_num(rss.get('worker'))} MB"
+    if rss.get("api_export") is not None:
+        line += f"; api during the export {_num(rss['api_export'])} MB"
+    return line
 
 
 def _rate_limit_rows(doc: dict[str, Any]) -> list[list[str]]:
@@ -244,8 +312,7 @@ def table(doc: dict[str, Any]) -> str:
         lines += _format([header, *list_rows])
         lines.append(f"(lists: {opts.get('list_connections')} connections, newest first, limit 20)")
         lines.append("")
-    rss = doc.get("rss_mb") or {}
-    lines.append(f"peak RSS: api {_num(rss.get('api'))} MB, worker {_num(rss.get('worker'))} MB")
+    lines.append(_rss_line(doc))
     lines.append("")
     lines += _format(
         [["target", "measured", "goal", "met"]]
@@ -296,8 +363,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append("")
         lines += _md([header, *list_rows])
         lines.append("")
-    rss = doc.get("rss_mb") or {}
-    lines.append(f"Peak RSS: api {_num(rss.get('api'))} MB, worker {_num(rss.get('worker'))} MB.")
+    lines.append(_rss_line(doc).replace("peak RSS", "Peak RSS", 1) + ".")
     lines.append("")
     lines += _md(
         [["target", "measured", "goal", "met"]]

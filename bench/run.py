@@ -1,5 +1,5 @@
-"""The suite: read, rate-limiter, write, event pipeline and list-at-scale comparisons, then the
-report."""
+"""The suite: read, rate-limiter, write, event pipeline, import and drain, list-at-scale and export
+comparisons, then the report."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import report
-from bench.common import LoadResult, log, machine, median, parse_emitted, percentile
+from bench import bulk, export, report
+from bench.common import PROJECTED_FROM, LoadResult, log, machine, median, parse_emitted, percentile
 from bench.rawpipe import write_bodies
 from bench.seed import seed_assets
 from bench.stack import RATE_LIMIT_UNSPENDABLE, REPO, Service, Stack, running_stack
 from shared.domain.tokens import hash_token
+from shared.events import ASSET_CHANGE_TYPES
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "bench.lua"
@@ -41,11 +42,13 @@ PIPELINE_CONNECTIONS = 20
 DEEP_PAGE = 5000
 PAGE_LIMIT = 20
 READ_ROUTE = "/v1/assets/{id}"  # the route label of GET /v1/assets/:id in the api's metrics
-PHASES = ("read", "ratelimit", "write", "pipeline", "list")
+PHASES = ("read", "ratelimit", "write", "pipeline", "import", "drain", "list", "export")
 # The api configurations of the ratelimit phase, in the order of its first round; the limited ones.
 RATE_LIMIT_CONFIGS = report.RATE_LIMIT_CONFIGS
 RATE_LIMITED = tuple(c for c in RATE_LIMIT_CONFIGS if c != "off")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The events each of the three consumers applies (and records in processed_events).
+CHANGE_ROUTING_KEYS = [t.value for t in ASSET_CHANGE_TYPES]
 
 POST_BODY = {
     "name": "Dell Latitude 7440 {n}",
@@ -67,6 +70,7 @@ class Options:
     duration: float = 5.0
     warmup: float = 1.0
     list_connections: int = 2
+    import_rows: int = bulk.IMPORT_ROWS
     loadgen: str = "auto"  # auto | wrk | python
     only: set[str] = field(default_factory=lambda: set(PHASES))
     output_dir: Path = HERE / "results"
@@ -268,7 +272,8 @@ class Suite:
     # ---- waiting for the pipeline -------------------------------------------------------------
 
     async def wait_quiet(self, limit_s: float = 300.0) -> None:
-        """Until every event in the outbox is published and applied by all three consumers."""
+        """Until every event in the outbox is published, and each asset change applied by all three
+        consumers (the worker's coverage notices, also in the outbox, go to no consumer of them)."""
         conn = await self.db()
         try:
             deadline = time.monotonic() + limit_s
@@ -277,7 +282,9 @@ class Suite:
                     """SELECT count(*) FROM outbox o
                        LEFT JOIN (SELECT event_id, count(*) AS n FROM processed_events GROUP BY event_id) p
                          USING (event_id)
-                       WHERE o.routing_key <> 'bench.raw' AND (o.sent_at IS NULL OR coalesce(p.n, 0) < 3)"""
+                       WHERE o.routing_key <> 'bench.raw' AND (o.sent_at IS NULL
+                         OR (o.routing_key = ANY($1::text[]) AND coalesce(p.n, 0) < 3))""",
+                    CHANGE_ROUTING_KEYS,
                 )
                 if pending == 0:
                     return
@@ -306,14 +313,10 @@ class Suite:
             deadline = time.monotonic() + limit_s
             while True:
                 rows = await conn.fetch(
-                    """SELECT a.created_at,
+                    f"""SELECT a.created_at,
                               greatest(l.updated_at, d.updated_at, p.processed_at) AS done,
                               (l.asset_id IS NULL OR d.asset_id IS NULL OR p.event_id IS NULL) AS missing
-                       FROM assets a
-                       LEFT JOIN asset_lifecycle l ON l.asset_id = a.id
-                       LEFT JOIN asset_depreciation d ON d.asset_id = a.id
-                       LEFT JOIN audit_log au ON au.asset_id = a.id AND au.action = 'created'
-                       LEFT JOIN processed_events p ON p.consumer = 'audit' AND p.event_id = au.event_id
+                       {PROJECTED_FROM}
                        WHERE a.org_id = $1 AND a.created_at >= $2 AND a.created_at < $3""",
                     self.org_id,
                     start,
@@ -704,13 +707,17 @@ class Suite:
             "half_p99_ms": second["p99_ms"],
         }
 
-    async def _raw_pipe(self, count: int, rate: float | None) -> dict[str, Any]:
+    async def _raw_pipe(
+        self, count: int, rate: float | None, bodies: Path | None = None, limit_s: float = 300
+    ) -> dict[str, Any]:
+        """Publish `count` messages of the bodies in `bodies` (the pipeline phase's by default)
+        through the raw topology and consume them; the consumer's figures."""
         common = {"amqp_url": self.stack.amqp_url, "prefix": self.stack.prefix}
         consumer = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.rawpipe",
-            json.dumps({**common, "mode": "consume", "expect": count, "prefetch": 50, "timeout": 300}),
+            json.dumps({**common, "mode": "consume", "expect": count, "prefetch": 50, "timeout": limit_s}),
             cwd=REPO,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -723,15 +730,15 @@ class Suite:
             spec = {
                 **common,
                 "mode": "publish",
-                "bodies_file": str(self.workdir / "bodies.bin"),
+                "bodies_file": str(bodies or self.workdir / "bodies.bin"),
                 "count": count,
             }
             if rate is not None:
                 spec["rate"] = rate
-            published = await self._helper("rawpipe", spec)
+            published = await self._helper("rawpipe", spec, limit_s=limit_s + 100)
             if published["failures"]:
                 log(f"  raw publisher: {published['failures']} publishes failed")
-            out, err = await asyncio.wait_for(consumer.communicate(), 400)
+            out, err = await asyncio.wait_for(consumer.communicate(), limit_s + 100)
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 consumer.kill()
@@ -803,7 +810,11 @@ class Suite:
 
     def rss(self) -> dict[str, float | None]:
         assert self.stack.api is not None and self.stack.worker is not None
-        return {"api": self.stack.api.peak_rss_mb(), "worker": self.stack.worker.peak_rss_mb()}
+        return {
+            "api": self.stack.api.peak_rss_mb(),
+            "worker": self.stack.worker.peak_rss_mb(),
+            "api_export": self.results.get("export", {}).get("api_rss_mb"),
+        }
 
 
 def _brief(found: Any) -> str:
@@ -908,6 +919,7 @@ def summarise(
         deep = next((c["p99_ms"] for c in lists[largest].values() if not c["first_page"]), None)
     write = results.get("write", {}).get(str(WRITE_CONNECTIONS), {})
     pipeline = results.get("pipeline", {})
+    imported, drain, exported = (results.get(p, {}) for p in ("import", "drain", "export"))
     limited = results.get("ratelimit", {}).get("connections", {})
     rate_limit_cost = None
     if limited:
@@ -921,6 +933,12 @@ def summarise(
         "rate_limit_cost": rate_limit_cost,
         "write_ratio": write.get("ratio"),
         "pipeline_ratio": pipeline.get("ratio"),
+        "import_ratio": imported.get("ratio"),
+        "drain_ratio": drain.get("ratio"),
+        "export_ratio": exported.get("ratio"),
+        "import_rows_per_s": imported.get("app", {}).get("rate"),
+        "drain_assets_per_s": drain.get("app", {}).get("rate"),
+        "export_rows_per_s": exported.get("app", {}).get("rate"),
         "list_p99_ms": list_p99,
         "e2e_p99_ms": pipeline.get("app", {}).get("half_p99_ms"),
         "deep_page_p99_ms": deep,
@@ -939,6 +957,8 @@ def summarise(
             "write_connections": WRITE_CONNECTIONS,
             "pipeline_connections": PIPELINE_CONNECTIONS,
             "list_connections": opts.list_connections,
+            "import_rows": opts.import_rows,
+            "bulk_rounds": max(1, min(opts.rounds, bulk.BULK_ROUNDS)),
             "pool_size": POOL_SIZE,
             "phases": [p for p in PHASES if p in opts.only],
         },
@@ -986,9 +1006,15 @@ async def run_suite(opts: Options) -> dict[str, Any]:
         if "pipeline" in opts.only:
             await suite.pipeline_phase()
             checkpoint()
-        if "list" in opts.only:
+        if {"import", "drain"} & opts.only:
+            await bulk.import_phase(suite)
+            checkpoint()
+        if {"list", "export"} & opts.only:
             await suite.reset_after_writes(since)
+        if "list" in opts.only:
             await suite.list_phase()
+        if "export" in opts.only:
+            await export.export_phase(suite)
         rss = suite.rss()
         return summarise(suite.results, opts, rss, load_generator)
 
@@ -1005,6 +1031,12 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 5; smoke 1)")
     parser.add_argument("--warmup", type=float, help="seconds of discarded warm-up load (default 1; smoke 0)")
     parser.add_argument("--list-connections", type=int, default=2, help="connections of the list runs (2)")
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        help=f"rows of the import and drain phases' file (default {bulk.IMPORT_ROWS:,}; smoke "
+        f"{bulk.SMOKE_IMPORT_ROWS})",
+    )
     parser.add_argument(
         "--loadgen",
         choices=["auto", "wrk", "python"],
@@ -1030,6 +1062,7 @@ def parse_args(argv: list[str]) -> Options:
     opts = Options(smoke=args.smoke)
     if args.smoke:
         opts.sizes, opts.rounds, opts.duration, opts.warmup = [200], 1, 1.0, 0.0
+        opts.import_rows = bulk.SMOKE_IMPORT_ROWS
     if args.sizes:
         opts.sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     if args.rounds is not None:
@@ -1044,6 +1077,8 @@ def parse_args(argv: list[str]) -> Options:
         if unknown or not opts.only:
             parser.error(f"--only: no such phase {','.join(sorted(unknown))}; choose of {','.join(PHASES)}")
     opts.list_connections = args.list_connections
+    if args.import_rows is not None:
+        opts.import_rows = max(1, args.import_rows)
     opts.loadgen = args.loadgen
     if args.output_dir:
         opts.output_dir = args.output_dir

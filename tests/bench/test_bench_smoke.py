@@ -49,15 +49,20 @@ def test_smoke_run_writes_every_key_with_sane_types(smoke_results: dict[str, Any
     doc = smoke_results
     for key in ("read_ratio", "write_ratio", "pipeline_ratio", "e2e_p99_ms", "deep_page_p99_ms"):
         assert _number(doc[key]) and doc[key] >= 0, key
+    for key in ("import_ratio", "drain_ratio", "export_ratio"):
+        assert _number(doc[key]) and doc[key] > 0, key
+    for key in ("import_rows_per_s", "drain_assets_per_s", "export_rows_per_s"):
+        assert _number(doc[key]) and doc[key] > 0, key
     assert isinstance(doc["list_p99_ms"], dict) and doc["list_p99_ms"]
     for size, p99 in doc["list_p99_ms"].items():
         assert int(size) > 0 and _number(p99) and p99 > 0
-    assert set(doc["rss_mb"]) == {"api", "worker"}
+    assert set(doc["rss_mb"]) == {"api", "worker", "api_export"}
     assert all(_number(v) and v > 0 for v in doc["rss_mb"].values())
     assert isinstance(doc["machine"]["cores"], int) and doc["machine"]["cores"] > 0
     assert isinstance(doc["machine"]["memory"], str)
     assert isinstance(doc["date"], str) and doc["date"][:4].isdigit()
     assert doc["mode"] == "smoke"
+    assert {"import", "drain", "export"} <= set(doc["options"]["phases"])
     assert all({"target", "measured", "goal", "met"} <= set(t) for t in doc["targets"])
 
 
@@ -69,6 +74,18 @@ def test_smoke_run_measures_both_sides_of_each_comparison(smoke_results: dict[st
         assert details["read"][connections]["raw"]["rate"] > 0
     assert details["write"]["10"]["app"]["rate"] > 0 and details["write"]["10"]["raw"]["rate"] > 0
     assert details["pipeline"]["app"]["max_rate"] > 0 and details["pipeline"]["raw"]["max_rate"] > 0
+    imported, drain, export = details["import"], details["drain"], details["export"]
+    assert isinstance(imported["rows"], int) and imported["rows"] > 0
+    assert imported["app"]["rate"] > 0 and imported["raw"]["rate"] > 0
+    assert all(r["raw"]["rows"] == imported["rows"] for r in imported["rounds"])
+    assert drain["app"]["rate"] > 0 and drain["raw"]["rate"] > 0
+    assert all(
+        _number(drain["app"][f"{stage}_s"]) for stage in ("relay", "lifecycle", "depreciation", "audit")
+    )
+    assert isinstance(export["rows"], int) and export["rows"] > 0
+    assert export["app"]["rate"] > 0 and export["raw"]["rate"] > 0
+    assert export["app"]["bytes"] > 0 and export["raw"]["bytes"] > 0
+    assert _number(export["api_rss_mb"]) and export["api_rss_mb"] > 0
     cases = next(iter(details["list"].values()))
     assert {"v1 no filter", "v1 status+kind", "v1 q name fragment", "v2 ordering=-created_date"} <= set(cases)
     assert all(case["errors"] == 0 for case in cases.values())
