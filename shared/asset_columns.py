@@ -19,13 +19,18 @@ The contract, for the exporter and the importer alike:
 """
 
 import datetime as dt
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import orjson
 
 from shared.asset_v1 import DERIVED_FIELDS, AssetV1
+from shared.domain.depreciation import book_value, plan_for
 from shared.domain.models import Asset
 from shared.jsonio import dumps
 
@@ -82,20 +87,101 @@ READ_ONLY_COLUMNS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+def _alternatives(annotation: Any) -> tuple[Any, ...]:
+    """The types of a union, or the one type."""
+    return get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+
+
+def _plain(annotation: Any) -> Any:
+    """The class of a type: Decimal of a MoneyOut, dict of a dict[str, Any]."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return get_origin(annotation) or annotation
+
+
+# What a row read for an export (`ExportedAsset.read`) holds after its COLUMNS: the inputs of the
+# depreciation plan its book value is computed from, named as the Asset's fields.
+PLAN_INPUTS = ("dep_schedule", "dep_original_cost", "dep_salvage_value", "dep_service_start_date")
+_PLAN_AT = len(COLUMNS)
+_BOOK_VALUE_AT = COLUMNS.index("book_value")
+_CUSTOM_FIELDS_AT = COLUMNS.index("custom_fields")
+# Each enum column's position and the values it may hold (None where it is optional).
+_ENUM_VALUES = tuple(
+    (COLUMNS.index(name), frozenset({*kind, None} if type(None) in _alternatives(field.annotation) else kind))
+    for name, field in AssetV1.model_fields.items()
+    for kind in _alternatives(field.annotation)
+    if isinstance(kind, type) and issubclass(kind, StrEnum)
+)
+# As the database's JSON codec reads it (shared/db.py): decimals, not floats. One decoder for all
+# rows, where json.loads with an option would build one a call.
+_read_json = json.JSONDecoder(parse_float=Decimal).decode
+
+
 class ExportedAsset:
-    """An asset as an export reads it: the asset, and the human key of each object it refers to
-    (None where it refers to none), by column name."""
+    """An asset as an export reads it, for its `cells`: a domain asset and the human key of each
+    object it refers to (by column name, None where it refers to none); or, for an export of many,
+    a row read as the contract lays it out (`read`), which spares a model per row."""
 
-    asset: Asset
-    keys: Mapping[str, str | None]
+    __slots__ = ("_asset", "_keys", "_row")
+
+    def __init__(self, asset: Asset, keys: Mapping[str, str | None]) -> None:
+        self._asset: Asset | None = asset
+        self._keys = keys
+        self._row: Iterable[Any] = ()
+
+    @classmethod
+    def read(cls, row: Iterable[Any]) -> "ExportedAsset":
+        """A row of the COLUMNS then the PLAN_INPUTS, each with its v1 value, or the text the file
+        writes of it (the ids, the dates), but for `custom_fields`, which is its JSON text, and
+        `book_value`, which is null."""
+        exported = cls.__new__(cls)
+        exported._asset, exported._keys, exported._row = None, {}, row
+        return exported
+
+    def cells(self, today: dt.date) -> list[Any]:
+        """Its values in COLUMNS order: its v1 body's (the book value as of `today`) and its human
+        keys."""
+        if self._asset is not None:
+            values = {**AssetV1.of(self._asset, today).body(), **self._keys}
+            return [values[column] for column in COLUMNS]
+        cells = list(self._row)
+        schedule, cost, salvage, start = cells[_PLAN_AT:]
+        del cells[_PLAN_AT:]
+        plan = plan_for(schedule, cost, salvage, start, None)
+        cells[_BOOK_VALUE_AT] = book_value(plan, today) if plan else None
+        text = cells[_CUSTOM_FIELDS_AT]
+        cells[_CUSTOM_FIELDS_AT] = custom_fields = {} if text == "{}" else _read_json(text)  # most are empty
+        # What the v1 model would refuse, refused as it would: an export stops at a bad row.
+        if type(custom_fields) is not dict:
+            raise ValueError(f"custom_fields of asset {cells[0]} is not an object")
+        for at, allowed in _ENUM_VALUES:
+            if cells[at] not in allowed:
+                raise ValueError(f"{COLUMNS[at]} of asset {cells[0]} is {cells[at]!r}")
+        return cells
 
 
-def export_record(exported: ExportedAsset, today: dt.date) -> dict[str, Any]:
-    """The row of an asset, column by column, with the values of its v1 body (book value as of
-    `today`) and its human keys."""
-    values = {**AssetV1.of(exported.asset, today).body(), **exported.keys}
-    return {column: values[column] for column in COLUMNS}
+def _amount_cell(value: Decimal) -> str:
+    return format(value, ".2f")
+
+
+def _time_cell(value: dt.datetime) -> str:
+    # orjson's RFC 3339 is csv_cell's ISO 8601 with `Z` for UTC, in a third of the time.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
+
+
+def _json_cell(value: Any) -> str:
+    return "{}" if value == {} else dumps(value).decode()
+
+
+def _cell_writer(annotation: Any) -> Callable[[Any], str] | None:
+    """What writes a v1 field's non-null values as CSV cells, as `csv_cell` does; None where
+    csv.writer's own text is the cell already: text and the enums' values as themselves, a date as
+    its ISO text, null as an empty cell."""
+    kinds = {_plain(kind) for kind in _alternatives(annotation) if kind is not type(None)}
+    if all(kind is str or kind is dt.date or issubclass(kind, StrEnum) for kind in kinds):
+        return None
+    (kind,) = kinds
+    return {Decimal: _amount_cell, dt.datetime: _time_cell, dict: _json_cell}.get(kind, csv_cell)
 
 
 def csv_cell(value: Any) -> str:
@@ -114,3 +200,12 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return dumps(value).decode()
     raise TypeError(f"no CSV text for {type(value).__name__}")
+
+
+# The position of each column whose non-null cells need a writer other than csv.writer's own, and
+# its writer (amounts, times and custom_fields).
+CELL_WRITERS = tuple(
+    (COLUMNS.index(name), writer)
+    for name, field in AssetV1.model_fields.items()
+    if (writer := _cell_writer(field.annotation)) is not None
+)

@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -13,17 +14,20 @@ import pytest
 
 from services.api.schemas.assets import AssetPatch
 from shared.asset_columns import (
+    CELL_WRITERS,
     COLUMNS,
     HUMAN_KEYS,
     MODEL_KEY,
+    PLAN_INPUTS,
     READ_ONLY_COLUMNS,
+    ExportedAsset,
     ExportFormat,
     csv_cell,
 )
 from shared.asset_v1 import AssetV1
-from shared.domain.models import AssetStatus, Caller, Organisation
+from shared.domain.models import Asset, AssetStatus, Caller, Organisation
 from shared.domain.queries import AssetFilter
-from shared.repositories.export import KEY_SOURCES
+from shared.repositories.export import _EXPORT, KEY_SOURCES
 from shared.services import assets, catalog, organisations
 from shared.services import export as service
 from tests.unit.fake_unit_of_work import FakeUnitOfWork
@@ -84,6 +88,111 @@ def test_csv_cells(value: Any, text: str) -> None:
 def test_a_value_with_no_cell_text_is_an_error() -> None:
     with pytest.raises(TypeError):
         csv_cell(1.5)
+
+
+def test_the_columns_written_by_a_cell_writer_are_the_amounts_times_and_custom_fields() -> None:
+    assert {COLUMNS[at] for at, _ in CELL_WRITERS} == {
+        "purchase_price",
+        "estimated_salvage_value",
+        "book_value",
+        "custom_fields",
+        "created_at",
+        "updated_at",
+    }
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("purchase_price", Decimal("1299.5")),
+        ("book_value", Decimal("0")),
+        ("estimated_salvage_value", Decimal("1E+3")),
+        ("created_at", dt.datetime(2026, 3, 31, 12, 0, 1, 5, tzinfo=dt.UTC)),
+        ("created_at", dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)),
+        ("updated_at", dt.datetime(2026, 3, 31, 12, 30, 0, 120, tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+        ("updated_at", dt.datetime(2026, 3, 31, 12, 30)),
+        ("custom_fields", {}),
+        ("custom_fields", {"ram_gb": 16, "price": Decimal("0.10"), "tags": ["a", "é"], "none": None}),
+    ],
+)
+def test_each_cell_writer_writes_what_csv_cell_does(column: str, value: Any) -> None:
+    writer = {COLUMNS[at]: writer for at, writer in CELL_WRITERS}[column]
+    assert writer(value) == csv_cell(value)
+
+
+def test_every_other_column_is_written_by_csv_writer_as_csv_cell_does() -> None:
+    """Text, enums, dates and null, which csv.writer writes as str() does (null as nothing)."""
+    values = [None, 'a, "b"\nc', AssetStatus.IN_USE, dt.date(2024, 1, 10), dt.date(1, 1, 1), ""]
+    text = io.StringIO()
+    csv.writer(text).writerow([*values, "end"])
+    assert text.getvalue() == service.csv_rows([[*(csv_cell(v) for v in values), "end"]]).decode()
+
+
+def test_the_export_reads_every_column_and_the_plan_inputs() -> None:
+    selected = re.findall(r" AS (\w+)", _EXPORT.split(" FROM ")[0])
+    assert selected[-len(PLAN_INPUTS) :] == list(PLAN_INPUTS)
+    assert tuple(selected[: -len(PLAN_INPUTS)]) == COLUMNS
+
+
+def test_a_row_read_has_the_cells_of_its_domain_asset() -> None:
+    """A row as the repository reads it (ids as text, custom_fields as JSON text, no book value)
+    gives the cells the v1 body does."""
+    asset_id, company_id = uuid4(), uuid4()
+    now = dt.datetime(2026, 3, 31, 12, tzinfo=dt.UTC)
+    asset = Asset.model_validate(
+        dict.fromkeys(Asset.model_fields)
+        | {
+            "id": asset_id,
+            "number": 1,
+            "org_id": uuid4(),
+            "company_number": 1,
+            "version": 1,
+            "asset_tag": "ACM-1",
+            "name": "Laptop",
+            "status": "in_use",
+            "purchase_price": Decimal("1200.00"),
+            "custom_fields": {"price": Decimal("0.10")},
+            "warranty_type": "none",
+            "support_type": "none",
+            "created_at": now,
+            "updated_at": now,
+            "company_id": company_id,
+            "dep_schedule": "3_year_33_percent",
+            "dep_original_cost": Decimal("1200.00"),
+            "dep_salvage_value": Decimal("100.00"),
+            "dep_service_start_date": dt.date(2025, 1, 31),
+        }
+    )
+    keys = {key.column: None for key in HUMAN_KEYS} | {"company": "Acme Corp"}
+    today = dt.date(2026, 3, 1)
+    expected = ExportedAsset(asset, keys).cells(today)
+    row: list[Any] = list(expected)
+    row[COLUMNS.index("book_value")] = None
+    row[COLUMNS.index("custom_fields")] = '{"price": 0.10}'
+    row += [
+        asset.dep_schedule,
+        asset.dep_original_cost,
+        asset.dep_salvage_value,
+        asset.dep_service_start_date,
+    ]
+    assert expected[COLUMNS.index("book_value")] == Decimal("802.72")
+    assert ExportedAsset.read(row).cells(today) == expected
+    for encode in (service._csv, service._ndjson):
+        assert encode([ExportedAsset.read(row)], today) == encode([ExportedAsset(asset, keys)], today)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("custom_fields", "[1]"), ("status", "lost"), ("warranty_status", "unknown")]
+)
+def test_a_row_the_v1_body_would_refuse_is_an_error(column: str, value: str) -> None:
+    row: list[Any] = [None] * (len(COLUMNS) + len(PLAN_INPUTS))
+    row[COLUMNS.index("custom_fields")] = "{}"
+    for name, good in [("status", "in_use"), ("warranty_type", "none"), ("support_type", "none")]:
+        row[COLUMNS.index(name)] = good
+    ExportedAsset.read(row).cells(dt.date(2026, 1, 1))
+    row[COLUMNS.index(column)] = value
+    with pytest.raises(ValueError, match=column):
+        ExportedAsset.read(row).cells(dt.date(2026, 1, 1))
 
 
 # --- the use case ------------------------------------------------------------------------------
