@@ -392,6 +392,8 @@ async def test_coverage_notice_written_by_the_worker_is_a_valid_cloud_event(
     days_left = 5 if notice is Notice.EXPIRING else -1
     notice_event = coverage_notices._notice(row, kind, notice, dt.date(2026, 12, 1), days_left)
     await coverage_notices.publish_notices(uow, [notice_event])
+    # The plain document is exactly what its model dumps.
+    assert dumps(CoverageNoticeEvent.model_validate(notice_event).model_dump()) == uow.state.outbox[0][3]
     _, _, routing_key, body = uow.state.outbox[0]
     assert routing_key == f"asset.{kind}.{notice.value}"
     event = CoverageNoticeEvent.model_validate_json(body)
