@@ -266,7 +266,8 @@ async def _ack(deliveries: list[Delivery]) -> None:
     """Ack the deliveries, each run of them from one channel with one frame (`multiple`: every
     delivery of the channel up to that one, which are these, as they are settled in order). Around
     a reconnect a batch holds deliveries of the channel before it too, which the broker has
-    already returned to the queue: their ack fails, and they are applied again (once)."""
+    already returned to the queue: their ack fails (the batch's other deliveries are then
+    requeued too), and when they come again they are skipped as already applied."""
     start = 0
     for end in range(1, len(deliveries) + 1):
         if end == len(deliveries) or deliveries[end].message.channel is not deliveries[start].message.channel:
