@@ -567,7 +567,8 @@ async def test_each_row_read_for_an_export_encodes_as_its_domain_asset(
         },
     )
     bare = await created(client, tenant, "/v1/assets", {"name": "Bare"})
-    # What the worker writes, at a version it never reaches, so that it cannot change meanwhile.
+    # What the worker writes (lifecycle and depreciation), at a version it never reaches, so that
+    # a worker running beside the test cannot change it between the two reads.
     for asset_id, schedule, cost, salvage, start in [
         (full["id"], "3_year_33_percent", Decimal("1299.50"), Decimal("100"), dt.date(2024, 1, 31)),
         (odd["id"], "5_year_20_percent", Decimal("7.99"), None, dt.date(2016, 2, 29)),
@@ -585,6 +586,15 @@ async def test_each_row_read_for_an_export_encodes_as_its_domain_asset(
             cost,
             salvage,
             start,
+        )
+        await pool.execute(
+            """INSERT INTO asset_lifecycle (asset_id, org_id, version, asset_tag, name, warranty_status,
+                   support_status, computed_on)
+               VALUES ($1, $2, 1000000, '', '', 'none', 'none', current_date)
+               ON CONFLICT (asset_id) DO UPDATE SET version = 1000000, deleted = false,
+                   warranty_status = 'none', support_status = 'none'""",
+            uuid.UUID(asset_id),
+            tenant.org_id,
         )
 
     uow = unit_of_work(pool)
