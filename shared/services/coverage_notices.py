@@ -88,11 +88,12 @@ async def publish_notices(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) ->
         await uow.outbox.add_many(UUID(org_id), events)
 
 
-async def due_notices(uow: UnitOfWork, row: LifecycleRow, today: dt.date, warn_days: int) -> LifecycleRow:
-    """The row's status as of today; each notice that is due is written to the outbox once per end date."""
-    status, notices = status_on(row, today, warn_days)
-    await publish_notices(uow, notices)
-    return status
+async def recompute(uow: UnitOfWork, rows: Sequence[LifecycleRow], today: dt.date, warn_days: int) -> None:
+    """Store the rows' status as of today and write the notices that are due (in the caller's
+    transaction)."""
+    computed = [status_on(row, today, warn_days) for row in rows]
+    await publish_notices(uow, [notice for _, due in computed for notice in due])
+    await uow.projections.save_lifecycles([status for status, _ in computed])
 
 
 async def sweep(uow: UnitOfWork, today: dt.date, warn_days: int) -> int:
@@ -102,9 +103,7 @@ async def sweep(uow: UnitOfWork, today: dt.date, warn_days: int) -> int:
     while True:
         async with uow.transaction():
             rows = await uow.projections.lifecycle_due(today, after, _SWEEP_BATCH)
-            computed = [status_on(row, today, warn_days) for row in rows]
-            await publish_notices(uow, [notice for _, due in computed for notice in due])
-            await uow.projections.save_lifecycles([status for status, _ in computed])
+            await recompute(uow, rows, today, warn_days)
         done += len(rows)
         if len(rows) < _SWEEP_BATCH:
             break

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from shared.domain.depreciation import DepreciationPlan, schedule
 from shared.domain.models import DepreciationSchedule
 from shared.services import organisations
-from shared.services.coverage_notices import due_notices, sweep
+from shared.services.coverage_notices import recompute, sweep
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_exchange
@@ -1030,9 +1030,7 @@ async def test_the_passing_days_bring_expiring_then_expired(
             row = await uow.projections.get_lifecycle(uuid.UUID(asset["id"]))
             assert row is not None
             when = today + dt.timedelta(days=offset)
-            await uow.projections.save_lifecycles(
-                [await due_notices(uow, row, when, settings.expiry_warning_days)]
-            )
+            await recompute(uow, [row], when, settings.expiry_warning_days)
         return notices_of(await marker(client, tenant, tap), asset["id"])
 
     assert await day(5) == []
