@@ -64,10 +64,21 @@ class OutboxRepository:
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
     async def add_many(self, org_id: UUID, events: Sequence[tuple[UUID, str, bytes]]) -> None:
-        """Write many events (id, routing key, body) in one pipelined statement, and one wake-up."""
+        """Write many events (id, routing key, body) in one statement, their seq in the order
+        given (the relay publishes in seq order), and one wake-up."""
+        if not events:
+            return
+        ids, keys, bodies = (list(column) for column in zip(*events, strict=True))
         async with self._db.connection() as conn:
-            await conn.executemany(
-                "INSERT INTO outbox (event_id, org_id, routing_key, body) VALUES ($1, $2, $3, $4)",
-                [(event_id, org_id, key, body) for event_id, key, body in events],
+            await conn.execute(
+                """INSERT INTO outbox (event_id, org_id, routing_key, body)
+                   SELECT event_id, $1, routing_key, body
+                   FROM unnest($2::uuid[], $3::text[], $4::bytea[]) WITH ORDINALITY
+                       AS e(event_id, routing_key, body, n)
+                   ORDER BY n""",
+                org_id,
+                ids,
+                keys,
+                bodies,
             )
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")

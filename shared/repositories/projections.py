@@ -36,11 +36,27 @@ class LifecycleRow:
     support_expired_for: dt.date | None = None
 
 
-_LIFECYCLE_COLUMNS = (
-    "asset_id org_id version asset_tag name warranty_end_date support_end_date end_of_life_date "
-    "warranty_status support_status warranty_days_left support_days_left computed_on "
-    "warranty_expiring_for warranty_expired_for support_expiring_for support_expired_for"
-).split()
+# Each column of asset_lifecycle that a LifecycleRow holds, with its type.
+_LIFECYCLE_TYPES = {
+    "asset_id": "uuid",
+    "org_id": "uuid",
+    "version": "int",
+    "asset_tag": "text",
+    "name": "text",
+    "warranty_end_date": "date",
+    "support_end_date": "date",
+    "end_of_life_date": "date",
+    "warranty_status": "text",
+    "support_status": "text",
+    "warranty_days_left": "int",
+    "support_days_left": "int",
+    "computed_on": "date",
+    "warranty_expiring_for": "date",
+    "warranty_expired_for": "date",
+    "support_expiring_for": "date",
+    "support_expired_for": "date",
+}
+_LIFECYCLE_COLUMNS = list(_LIFECYCLE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,40 @@ class DepreciationRow:
 # (asset id, organisation id, version) of an asset deleted at that version.
 Buried = tuple[UUID, UUID, int]
 
-_AUDIT_COLUMNS = "event_id org_id asset_id action actor_id actor_name request_id version changes at".split()
+_AUDIT_TYPES = {
+    "event_id": "uuid",
+    "org_id": "uuid",
+    "asset_id": "uuid",
+    "action": "text",
+    "actor_id": "text",
+    "actor_name": "text",
+    "request_id": "text",
+    "version": "int",
+    "changes": "jsonb",
+    "at": "timestamptz",
+}
+_BURIED_TYPES = {"asset_id": "uuid", "org_id": "uuid", "version": "int"}
+_DEPRECIATION_TYPES = {
+    **_BURIED_TYPES,
+    "schedule": "text",
+    "original_cost": "numeric",
+    "salvage_value": "numeric",
+    "service_start_date": "date",
+    "months": "int",
+    "book_values": "text",  # each an array's text (see _array_text), cast in the statement
+}
+
+
+def _rows_of(types: dict[str, str]) -> str:
+    """`unnest(...) AS r(...)`: the rows of a batch given as one array per column, in the order
+    of `types` (see _columns): one statement for a batch, where executemany runs one per row."""
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types.values(), start=1))
+    return f"unnest({arrays}) AS r({', '.join(types)})"
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows' values as one list per column (the arguments of a _rows_of statement)."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _array_text(values: Sequence[Decimal]) -> str:
@@ -111,17 +160,18 @@ class ProjectionRepository:
         return found
 
     async def save_lifecycles(self, rows: Sequence[LifecycleRow]) -> None:
-        """Upsert, one row per asset; a newer version already stored wins."""
+        """Upsert, one row per asset (at most one of each in a call); a newer version already
+        stored wins."""
         if not rows:
             return
-        placeholders = ", ".join(f"${i}" for i in range(1, len(_LIFECYCLE_COLUMNS) + 1))
+        columns = ", ".join(_LIFECYCLE_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS[1:])
         async with self._db.connection() as conn:
-            await conn.executemany(
-                f"""INSERT INTO asset_lifecycle ({", ".join(_LIFECYCLE_COLUMNS)}) VALUES ({placeholders})
+            await conn.execute(
+                f"""INSERT INTO asset_lifecycle ({columns}) SELECT {columns} FROM {_rows_of(_LIFECYCLE_TYPES)}
                     ON CONFLICT (asset_id) DO UPDATE SET {updates}, deleted = false, updated_at = now()
                     WHERE asset_lifecycle.version <= excluded.version""",
-                [[getattr(row, c) for c in _LIFECYCLE_COLUMNS] for row in rows],
+                *_columns([[getattr(row, c) for c in _LIFECYCLE_COLUMNS] for row in rows]),
             )
 
     async def lifecycle_due(self, today: dt.date, after: UUID | None, limit: int) -> list[LifecycleRow]:
@@ -143,14 +193,15 @@ class ProjectionRepository:
         if not buried:
             return
         async with self._db.connection() as conn:
-            await conn.executemany(
-                """INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
-                       warranty_status, support_status, computed_on)
-                   VALUES ($1, $2, $3, true, '', '', 'none', 'none', current_date)
-                   ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
-                       updated_at = now()
-                   WHERE asset_lifecycle.version <= excluded.version""",
-                buried,
+            await conn.execute(
+                f"""INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
+                        warranty_status, support_status, computed_on)
+                    SELECT asset_id, org_id, version, true, '', '', 'none', 'none', current_date
+                    FROM {_rows_of(_BURIED_TYPES)}
+                    ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
+                        updated_at = now()
+                    WHERE asset_lifecycle.version <= excluded.version""",
+                *_columns(buried),
             )
 
     async def lock_depreciations(self, asset_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -169,46 +220,51 @@ class ProjectionRepository:
         if not buried:
             return
         async with self._db.connection() as conn:
-            await conn.executemany(
-                """INSERT INTO asset_depreciation (asset_id, org_id, version, deleted)
-                   VALUES ($1, $2, $3, true)
-                   ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
-                       schedule = NULL, original_cost = NULL, salvage_value = NULL,
-                       service_start_date = NULL, months = NULL, book_values = NULL, updated_at = now()
-                   WHERE asset_depreciation.version <= excluded.version""",
-                buried,
+            await conn.execute(
+                f"""INSERT INTO asset_depreciation (asset_id, org_id, version, deleted)
+                    SELECT asset_id, org_id, version, true FROM {_rows_of(_BURIED_TYPES)}
+                    ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
+                        schedule = NULL, original_cost = NULL, salvage_value = NULL,
+                        service_start_date = NULL, months = NULL, book_values = NULL, updated_at = now()
+                    WHERE asset_depreciation.version <= excluded.version""",
+                *_columns(buried),
             )
 
     async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Decimal]]]) -> None:
         """Upsert with their schedules (each month's book value, in order: get_depreciation gives
-        the months back whole), one row per asset; a newer version already stored wins."""
+        the months back whole), one row per asset (at most one of each in a call); a newer version
+        already stored wins."""
         if not rows:
             return
         async with self._db.connection() as conn:
-            await conn.executemany(
-                """INSERT INTO asset_depreciation (asset_id, org_id, version, schedule, original_cost,
-                       salvage_value, service_start_date, months, book_values)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric(14, 2)[])
-                   ON CONFLICT (asset_id) DO UPDATE SET version = excluded.version, deleted = false,
-                       schedule = excluded.schedule, original_cost = excluded.original_cost,
-                       salvage_value = excluded.salvage_value,
-                       service_start_date = excluded.service_start_date,
-                       months = excluded.months, book_values = excluded.book_values, updated_at = now()
-                   WHERE asset_depreciation.version <= excluded.version""",
-                [
-                    (
-                        row.asset_id,
-                        row.org_id,
-                        row.version,
-                        row.schedule,
-                        row.original_cost,
-                        row.salvage_value,
-                        row.service_start_date,
-                        row.months,
-                        _array_text(values) if values else None,
-                    )
-                    for row, values in rows
-                ],
+            await conn.execute(
+                f"""INSERT INTO asset_depreciation (asset_id, org_id, version, schedule, original_cost,
+                        salvage_value, service_start_date, months, book_values)
+                    SELECT asset_id, org_id, version, schedule, original_cost, salvage_value,
+                        service_start_date, months, book_values::numeric(14, 2)[]
+                    FROM {_rows_of(_DEPRECIATION_TYPES)}
+                    ON CONFLICT (asset_id) DO UPDATE SET version = excluded.version, deleted = false,
+                        schedule = excluded.schedule, original_cost = excluded.original_cost,
+                        salvage_value = excluded.salvage_value,
+                        service_start_date = excluded.service_start_date,
+                        months = excluded.months, book_values = excluded.book_values, updated_at = now()
+                    WHERE asset_depreciation.version <= excluded.version""",
+                *_columns(
+                    [
+                        (
+                            row.asset_id,
+                            row.org_id,
+                            row.version,
+                            row.schedule,
+                            row.original_cost,
+                            row.salvage_value,
+                            row.service_start_date,
+                            row.months,
+                            _array_text(values) if values else None,
+                        )
+                        for row, values in rows
+                    ]
+                ),
             )
 
     async def get_depreciation(self, asset_id: UUID) -> tuple[DepreciationRow, list[Period]] | None:
@@ -231,12 +287,12 @@ class ProjectionRepository:
     async def insert_audit_entries(self, entries: Sequence[dict[str, Any]]) -> None:
         if not entries:
             return
+        columns = ", ".join(_AUDIT_TYPES)
         async with self._db.connection() as conn:
-            await conn.executemany(
-                """INSERT INTO audit_log (event_id, org_id, asset_id, action, actor_id, actor_name,
-                       request_id, version, changes, at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING""",
-                [[entry[c] for c in _AUDIT_COLUMNS] for entry in entries],
+            await conn.execute(
+                f"""INSERT INTO audit_log ({columns}) SELECT {columns} FROM {_rows_of(_AUDIT_TYPES)}
+                    ON CONFLICT (event_id) DO NOTHING""",
+                *_columns([[entry[c] for c in _AUDIT_TYPES] for entry in entries]),
             )
 
     async def list_audit(
