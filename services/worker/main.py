@@ -110,7 +110,10 @@ async def _consume(
     topology = Topology(settings.events_prefix)
     # A connection for each consumer's batch in progress, one for the daily sweep, one spare.
     async with pool_for(
-        settings.database_url.get_secret_value(), min_size=1, max_size=len(CONSUMERS) + 2
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=len(CONSUMERS) + 2,
+        custom_plans=True,
     ) as pool:
         connection = await _connect(settings, stop)
         if connection is None:
