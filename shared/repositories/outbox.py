@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from shared.db import Conn, ConnectionSource
+from shared.repositories.rows import columns
 
 NOTIFY_CHANNEL = "assetflow_outbox"
 
@@ -68,7 +69,7 @@ class OutboxRepository:
         given (the relay publishes in seq order), and one wake-up."""
         if not events:
             return
-        ids, keys, bodies = (list(column) for column in zip(*events, strict=True))
+        ids, keys, bodies = columns(events)
         async with self._db.connection() as conn:
             await conn.execute(
                 """INSERT INTO outbox (event_id, org_id, routing_key, body)

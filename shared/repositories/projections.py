@@ -11,6 +11,7 @@ from shared.db import ConnectionSource
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period, months_of
 from shared.domain.queries import AuditEntry, AuditFilter
+from shared.repositories.rows import columns, unnest_rows
 
 
 @dataclass(frozen=True)
@@ -98,18 +99,6 @@ _DEPRECIATION_TYPES = {
 }
 
 
-def _rows_of(types: dict[str, str]) -> str:
-    """`unnest(...) AS r(...)`: the rows of a batch given as one array per column, in the order
-    of `types` (see _columns): one statement for a batch, where executemany runs one per row."""
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types.values(), start=1))
-    return f"unnest({arrays}) AS r({', '.join(types)})"
-
-
-def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """The rows' values as one list per column (the arguments of a _rows_of statement)."""
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
 def _array_text(values: Sequence[Decimal]) -> str:
     """An array of decimals as PostgreSQL's text for it: asyncpg's binary encoding of numeric[]
     costs about ten times as much (~100 us for a five-year schedule here)."""
@@ -164,14 +153,14 @@ class ProjectionRepository:
         stored wins."""
         if not rows:
             return
-        columns = ", ".join(_LIFECYCLE_COLUMNS)
+        names = ", ".join(_LIFECYCLE_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS[1:])
         async with self._db.connection() as conn:
             await conn.execute(
-                f"""INSERT INTO asset_lifecycle ({columns}) SELECT {columns} FROM {_rows_of(_LIFECYCLE_TYPES)}
+                f"""INSERT INTO asset_lifecycle ({names}) SELECT {names} FROM {unnest_rows(_LIFECYCLE_TYPES)}
                     ON CONFLICT (asset_id) DO UPDATE SET {updates}, deleted = false, updated_at = now()
                     WHERE asset_lifecycle.version <= excluded.version""",
-                *_columns([[getattr(row, c) for c in _LIFECYCLE_COLUMNS] for row in rows]),
+                *columns([[getattr(row, c) for c in _LIFECYCLE_COLUMNS] for row in rows]),
             )
 
     async def lifecycle_due(self, today: dt.date, after: UUID | None, limit: int) -> list[LifecycleRow]:
@@ -197,11 +186,11 @@ class ProjectionRepository:
                 f"""INSERT INTO asset_lifecycle (asset_id, org_id, version, deleted, asset_tag, name,
                         warranty_status, support_status, computed_on)
                     SELECT asset_id, org_id, version, true, '', '', 'none', 'none', current_date
-                    FROM {_rows_of(_BURIED_TYPES)}
+                    FROM {unnest_rows(_BURIED_TYPES)}
                     ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
                         updated_at = now()
                     WHERE asset_lifecycle.version <= excluded.version""",
-                *_columns(buried),
+                *columns(buried),
             )
 
     async def lock_depreciations(self, asset_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -222,12 +211,12 @@ class ProjectionRepository:
         async with self._db.connection() as conn:
             await conn.execute(
                 f"""INSERT INTO asset_depreciation (asset_id, org_id, version, deleted)
-                    SELECT asset_id, org_id, version, true FROM {_rows_of(_BURIED_TYPES)}
+                    SELECT asset_id, org_id, version, true FROM {unnest_rows(_BURIED_TYPES)}
                     ON CONFLICT (asset_id) DO UPDATE SET deleted = true, version = excluded.version,
                         schedule = NULL, original_cost = NULL, salvage_value = NULL,
                         service_start_date = NULL, months = NULL, book_values = NULL, updated_at = now()
                     WHERE asset_depreciation.version <= excluded.version""",
-                *_columns(buried),
+                *columns(buried),
             )
 
     async def save_depreciations(self, rows: Sequence[tuple[DepreciationRow, Sequence[Decimal]]]) -> None:
@@ -242,14 +231,14 @@ class ProjectionRepository:
                         salvage_value, service_start_date, months, book_values)
                     SELECT asset_id, org_id, version, schedule, original_cost, salvage_value,
                         service_start_date, months, book_values::numeric(14, 2)[]
-                    FROM {_rows_of(_DEPRECIATION_TYPES)}
+                    FROM {unnest_rows(_DEPRECIATION_TYPES)}
                     ON CONFLICT (asset_id) DO UPDATE SET version = excluded.version, deleted = false,
                         schedule = excluded.schedule, original_cost = excluded.original_cost,
                         salvage_value = excluded.salvage_value,
                         service_start_date = excluded.service_start_date,
                         months = excluded.months, book_values = excluded.book_values, updated_at = now()
                     WHERE asset_depreciation.version <= excluded.version""",
-                *_columns(
+                *columns(
                     [
                         (
                             row.asset_id,
@@ -287,12 +276,12 @@ class ProjectionRepository:
     async def insert_audit_entries(self, entries: Sequence[dict[str, Any]]) -> None:
         if not entries:
             return
-        columns = ", ".join(_AUDIT_TYPES)
+        names = ", ".join(_AUDIT_TYPES)
         async with self._db.connection() as conn:
             await conn.execute(
-                f"""INSERT INTO audit_log ({columns}) SELECT {columns} FROM {_rows_of(_AUDIT_TYPES)}
+                f"""INSERT INTO audit_log ({names}) SELECT {names} FROM {unnest_rows(_AUDIT_TYPES)}
                     ON CONFLICT (event_id) DO NOTHING""",
-                *_columns([[entry[c] for c in _AUDIT_TYPES] for entry in entries]),
+                *columns([[entry[c] for c in _AUDIT_TYPES] for entry in entries]),
             )
 
     async def list_audit(

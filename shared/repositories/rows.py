@@ -1,6 +1,7 @@
-"""Statements shared by the repositories: partial updates and deletes guarded by references."""
+"""Statements shared by the repositories: partial updates, deletes guarded by references, and
+batches written as one statement over arrays."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,19 @@ def set_clause(values: Mapping[str, Any], allowed: Collection[str], first: int) 
         parts.append(f"{column} = ${first + offset}")
         args.append(value)
     return ", ".join(parts), args
+
+
+def unnest_rows(types: Mapping[str, str]) -> str:
+    """`unnest($1::t1[], ...) AS r(c1, ...)`: the rows of a batch given as one array per column, in
+    the order of `types` (column name -> type; `columns` makes the arguments), so that a batch is
+    one statement where executemany runs one per row."""
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types.values(), start=1))
+    return f"unnest({arrays}) AS r({', '.join(types)})"
+
+
+def columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows' values as one list per column: the arguments of an unnest_rows statement."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def update_row(
