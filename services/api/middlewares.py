@@ -165,16 +165,17 @@ async def _authenticated(request: web.Request, uow: UnitOfWork, limiter: Limiter
     its client address's budget, and an address whose budget is spent has no token checked."""
     if limiter is None:
         return await _principal(uow, request.headers.get("Authorization", ""))
-    address = client_address(request, request.app[SETTINGS].trusted_proxy_networks)
-    budget = limiter.address_budget(address, request.method)
     try:
-        if limiter.suspect(address):
-            await limiter.check_spent(budget)
+        if limiter.has_suspects():  # else no address can have spent its budget here
+            address = client_address(request, request.app[SETTINGS].trusted_proxy_networks)
+            if limiter.suspect(address):
+                await limiter.check_spent(limiter.address_budget(address, request.method))
         return await _principal(uow, request.headers.get("Authorization", ""))
     except Throttled as exc:
         raise _throttled(request, exc) from None
     except ApiError:
-        await limiter.count(budget)
+        address = client_address(request, request.app[SETTINGS].trusted_proxy_networks)
+        await limiter.count(limiter.address_budget(address, request.method))
         raise
 
 
@@ -212,7 +213,7 @@ async def rate_limit_headers(request: web.Request, response: web.StreamResponse)
     """Every answer to a request that counted against a budget says where that budget stands."""
     standing = request.get(RATE_LIMIT_KEY)
     if standing is not None:
-        response.headers.update(standing.headers(time.time()))
+        response.headers.extend(standing.headers(time.time()))
 
 
 async def _principal(uow: UnitOfWork, header: str) -> Principal:

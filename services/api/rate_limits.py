@@ -3,13 +3,10 @@ what a client address may try with tokens that do not work.
 
 The algorithm is a moving window (no request is allowed while the budget's count of requests in
 the last window is spent, so there is no burst of twice the budget across a window's edge),
-counted in this process (`memory://`, the `limits` package's storage) or in Redis, where every
-api process shares each budget (one script a request for all its budgets: see
-MOVING_WINDOW_SCRIPT). In this process the counts are `limits`' synchronous
-memory storage, called straight from the event loop: each call is a few microseconds of work
-with nothing to wait for, where its asyncio storage would take a lock per budget and hold it
-across a thread hop of its expiry task, which queues every request of a busy token behind it;
-its expiry runs on the loop too (`LoopExpiredMemoryStorage`).
+counted in this process (`memory://`: a deque of times per budget, see `_MemoryCounts`) or in
+Redis, where every api process shares each budget (one script a call for all the budgets of the
+requests waiting, with leases of slots for busy budgets: see MOVING_WINDOW_SCRIPT and `_Lease`).
+The `limits` package parses the budgets (`1200/minute`, `3 per 2 seconds`) and names their keys.
 When Redis cannot be reached the api serves without limits, warns once a minute and counts it,
 and tries Redis again a second later.
 """
@@ -20,13 +17,14 @@ import ipaddress
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal
 
 from aiohttp import web
 from limits import RateLimitItem
-from limits.storage import MemoryStorage
+from multidict import istr
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -39,12 +37,18 @@ logger = logging.getLogger(__name__)
 Owner = Literal["token", "organisation", "address"]
 Kind = Literal["read", "write"]
 
+# The names of the fields, folded once.
+RATELIMIT_POLICY, RATELIMIT = istr("RateLimit-Policy"), istr("RateLimit")
+X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING = istr("X-RateLimit-Limit"), istr("X-RateLimit-Remaining")
+X_RATELIMIT_RESET = istr("X-RateLimit-Reset")
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How long the api serves unlimited after Redis failed, before it asks Redis again.
 RETRY_STORAGE_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
 # Addresses with a recent failed token, per process (see `Limiter.suspect`); the oldest go first.
 MAX_SUSPECTS = 100_000
+MAX_KNOWN_TOKENS = 65_536
 
 
 @lru_cache(maxsize=1024)
@@ -66,6 +70,15 @@ class Budget:
         return _item(self.limit)
 
     @cached_property
+    def amount(self) -> int:
+        return self.item.amount
+
+    @cached_property
+    def window(self) -> int:
+        """Seconds."""
+        return self.item.get_expiry()
+
+    @cached_property
     def key(self) -> str:
         """Its key in the storage (made once: a request counts against the same budgets again)."""
         return self.item.key_for(self.owner, self.kind, self.subject)
@@ -74,6 +87,15 @@ class Budget:
     def policy(self) -> str:
         """Its name in the RateLimit fields: `token-read`, `organisation-write`, `address`."""
         return "address" if self.owner == "address" else f"{self.owner}-{self.kind}"
+
+    @cached_property
+    def policy_field(self) -> str:
+        """Its RateLimit-Policy field (the same for every answer)."""
+        return f'"{self.policy}";q={self.amount};w={self.window}'
+
+    @cached_property
+    def quota(self) -> str:
+        return str(self.item.amount)
 
 
 # The budgets of recent requests, with their keys made: most requests come from a few tokens.
@@ -91,16 +113,16 @@ class Standing:
     def seconds_to_reset(self, now: float) -> int:
         return max(0, math.ceil(self.reset_at - now))
 
-    def headers(self, now: float) -> dict[str, str]:
+    def headers(self, now: float) -> list[tuple[istr, str]]:
         """The IETF fields (draft-ietf-httpapi-ratelimit-headers) and the X-RateLimit triplet."""
-        item, name = self.budget.item, self.budget.policy
-        return {
-            "RateLimit-Policy": f'"{name}";q={item.amount};w={item.get_expiry()}',
-            "RateLimit": f'"{name}";r={self.remaining};t={self.seconds_to_reset(now)}',
-            "X-RateLimit-Limit": str(item.amount),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
-        }
+        budget, remaining = self.budget, str(self.remaining)
+        return [
+            (RATELIMIT_POLICY, budget.policy_field),
+            (RATELIMIT, f'"{budget.policy}";r={remaining};t={self.seconds_to_reset(now)}'),
+            (X_RATELIMIT_LIMIT, budget.quota),
+            (X_RATELIMIT_REMAINING, remaining),
+            (X_RATELIMIT_RESET, str(math.ceil(self.reset_at))),
+        ]
 
 
 class Throttled(Exception):
@@ -123,6 +145,12 @@ class RateLimitMetrics:
             ["budget", "class"],
             registry=registry,
         )
+        self.storage_calls = Counter(
+            "assetflow_rate_limit_storage_calls_total",
+            "Calls to the shared rate-limit storage (Redis): one carries every request that came "
+            "while the one before was out, and a request with leased slots makes none.",
+            registry=registry,
+        )
         self.storage_errors = Counter(
             "assetflow_rate_limit_storage_errors_total",
             "Calls to the rate-limit storage that failed; after each the api serves without limits for "
@@ -131,100 +159,91 @@ class RateLimitMetrics:
         )
 
 
-class _Kept:
-    """A timer that is always running, so that `limits` never starts another (see below)."""
-
-    def is_alive(self) -> bool:
-        return True
-
-    def cancel(self) -> None:
-        return None
-
-
-class LoopExpiredMemoryStorage(MemoryStorage):
-    """`limits`' memory storage with its expired entries dropped by the api's event loop once a
-    second. Its own expiry starts a thread 10 ms after each call when none is alive: up to 100
-    thread starts a second, each of which blocks the loop until the thread runs, and whose
-    wake-ups take the GIL from it; that cost a quarter of the read rate (py-spy, wrk: 1,024
-    against 1,351 requests/s with limiting off)."""
-
-    EXPIRE_EVERY_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timer.cancel()  # the one its constructor started
-        self.timer = _Kept()  # type: ignore[assignment]
-
-    def expire(self) -> None:
-        self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
-
-    async def expire_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.EXPIRE_EVERY_SECONDS)
-            self.expire()
-
-
 # A moving window over several budgets at once, for several requests, in one round trip. The same
 # algorithm and list layout as `limits`' own Redis scripts (a list per budget of the times of its
-# requests, newest first, trimmed to the budget's count); its scripts take one budget and one
-# operation a call, and each call is a round trip, which here costs ~70-100 µs of the api's CPU (a
-# plain GET with redis-py and hiredis: 69 µs; ten in one pipeline: 17 µs each): one a request cost
-# a third of the read rate. So the requests that arrive while a call is out wait for the next
-# call, which carries all of them (see `_RedisCounts`). For each request in turn this counts it
-# against each of its budgets in turn, stops at the first that is spent (the later ones are not
-# counted), and answers where each budget it saw stands. The script runs atomically, so the
-# counts are exact however the requests of several api processes interleave.
-#   KEYS: every request's budgets' keys, request after request. ARGV: now, then for each request
-#   "spend" or "peek", its number of budgets, and each budget's count and window in seconds.
+# requests, newest first); its scripts take one budget and one operation a call, and each call is
+# a round trip, which here costs ~70-100 µs of the api's CPU (a plain GET with redis-py and
+# hiredis: 69 µs; ten in one pipeline: 17 µs each): one a request cost a third of the read rate.
+# So the requests that arrive while a call is out wait for the next call, which carries all of
+# them (see `_RedisCounts`), and a budget with much room left hands out several of its slots at
+# once (a lease: see `_Lease`). For each request in turn this counts it against each of its
+# budgets in turn, stops at the first that is spent (the later ones are not counted), and answers
+# where each budget it saw stands. The script runs atomically, so the counts are exact however the
+# requests of several api processes interleave. The times older than a window are dropped as it
+# goes, so a list holds at most a window's worth.
+#   KEYS: the keys of the slots given back, then every request's budgets' keys, request after
+#   request. ARGV: now, the lease share, the number of give-backs and each one's time and count;
+#   then for each request "spend" or "peek", its number of budgets, and each budget's count,
+#   window in seconds and the slots wanted (1 for the request itself, more to lease).
 #   Answers: for each request, the 1-based index of its spent budget or 0, then for each budget
-#   seen: the count in its window and the time of its oldest entry (a string: a Lua number is
-#   answered as an integer).
+#   seen: the count in its window, the time of its oldest entry (a string: a Lua number is
+#   answered as an integer), and the slots it granted (0 when spent or peeked).
 MOVING_WINDOW_SCRIPT = """
 local now = tonumber(ARGV[1])
+local share = tonumber(ARGV[2])
+local returns = tonumber(ARGV[3])
+local at = 4
+for r = 1, returns do
+    redis.call('lrem', KEYS[r], tonumber(ARGV[at + 1]), ARGV[at])
+    at = at + 2
+end
 local answers = {}
-local at, k = 2, 0
+local k = returns
 while at <= #ARGV do
     local spend = ARGV[at] == 'spend'
     local count = tonumber(ARGV[at + 1])
-    local first = at + 2
-    at = first + 2 * count
+    at = at + 2
     local answer = {0}
     for i = 1, count do
         local key = KEYS[k + i]
-        local limit = tonumber(ARGV[first + 2 * (i - 1)])
-        local window = tonumber(ARGV[first + 2 * (i - 1) + 1])
+        local limit = tonumber(ARGV[at])
+        local window = tonumber(ARGV[at + 1])
+        local want = tonumber(ARGV[at + 2])
+        at = at + 3
         local cutoff = now - window
-        local spent = false
-        if spend then
-            local entry = redis.call('lindex', key, limit - 1)
-            if entry and tonumber(entry) >= cutoff then
-                spent = true
-            else
-                redis.call('lpush', key, ARGV[1])
-                redis.call('ltrim', key, 0, limit - 1)
-                redis.call('expire', key, window)
-            end
-        end
-        local high = math.min(redis.call('llen', key), limit) - 1
-        local low, oldest = 0, nil
+        local length = redis.call('llen', key)
+        local low, high, inside = 0, length - 1, 0
         while low <= high do
             local mid = math.floor((low + high) / 2)
             if tonumber(redis.call('lindex', key, mid)) >= cutoff then
-                oldest = mid
+                inside = mid + 1
                 low = mid + 1
             else
                 high = mid - 1
             end
         end
-        if oldest then
-            answer[#answer + 1] = oldest + 1
-            answer[#answer + 1] = redis.call('lindex', key, oldest)
-        else
-            answer[#answer + 1] = 0
-            answer[#answer + 1] = ARGV[1]
+        if inside == 0 and length > 0 then
+            redis.call('del', key)
+        elseif inside < length then
+            redis.call('ltrim', key, 0, inside - 1)
         end
+        local oldest = ARGV[1]
+        if inside > 0 then
+            oldest = redis.call('lindex', key, inside - 1)
+        end
+        local granted = 0
+        local spent = false
+        if spend then
+            local room = limit - inside
+            if room < 1 then
+                spent = true
+            else
+                granted = math.min(want, room, math.max(1, math.floor(room / share)))
+                local stamps = {}
+                for j = 1, granted do
+                    stamps[j] = ARGV[1]
+                end
+                redis.call('lpush', key, unpack(stamps))
+                redis.call('expire', key, window)
+                inside = inside + granted
+            end
+        end
+        answer[#answer + 1] = inside
+        answer[#answer + 1] = oldest
+        answer[#answer + 1] = granted
         if spent then
             answer[1] = i
+            at = at + 3 * (count - i)
             break
         end
     end
@@ -237,6 +256,14 @@ return answers
 # What a storage that cannot be reached raises.
 STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
+# Leases: how long slots taken ahead stay this process's to spend before what is left goes back,
+# the most one lease takes, and the share of a budget's room one may take at most (so a budget
+# with fewer than twice that many slots left hands out one slot a call: exact at its boundary).
+LEASE_SECONDS = 0.025
+LEASE_MOST = 256
+LEASE_SHARE = 16
+MAX_LEASES = 65_536
+
 
 # What counting a request answers: the index of the budget that was spent, if one was, and where
 # the budgets it saw stand.
@@ -244,58 +271,221 @@ Outcome = tuple[int | None, list[Standing]]
 
 
 class _MemoryCounts:
-    """This process's counts: `limits`' moving window on its memory storage."""
+    """This process's counts: the moving window over the times of each budget's requests in its
+    window, oldest first, in a deque: the times that left the window drop off its front as a
+    request comes, so counting is a few steps however full the window is. (`limits`' memory
+    storage keeps the same moving window as a list of objects, newest first, found by bisection
+    and dropped by a sweep; it cost 7.7% of a read's CPU against a target of 5% for the whole
+    limiter: py-spy, wrk at 10 connections.)"""
+
+    SWEEP_EVERY_SECONDS = 1.0
 
     def __init__(self) -> None:
-        self.storage = LoopExpiredMemoryStorage()
+        self._windows: dict[str, tuple[deque[float], float]] = {}
 
-    def _standing(self, one: Budget) -> Standing:
-        item = one.item
-        start, used = self.storage.get_moving_window(one.key, item.amount, item.get_expiry())
-        return Standing(one, max(0, item.amount - used), start + item.get_expiry())
+    def _times(self, one: Budget, now: float) -> deque[float]:
+        found = self._windows.get(one.key)
+        if found is None:
+            times: deque[float] = deque()
+            self._windows[one.key] = (times, one.window)
+            return times
+        times = found[0]
+        cutoff = now - one.window
+        while times and times[0] < cutoff:
+            times.popleft()
+        return times
 
     def spend_now(self, budgets: tuple[Budget, ...]) -> Outcome:
+        now = time.time()
+        tightest: Standing | None = None
         for index, one in enumerate(budgets):
-            item = one.item
-            if not self.storage.acquire_entry(one.key, item.amount, item.get_expiry()):
-                return index, [self._standing(one)]
-        return None, [self._standing(one) for one in budgets]
+            times = self._times(one, now)
+            if len(times) >= one.amount:
+                return index, [Standing(one, 0, times[0] + one.window)]
+            times.append(now)
+            remaining = one.amount - len(times)
+            if tightest is None or remaining < tightest.remaining:
+                tightest = Standing(one, remaining, times[0] + one.window)
+        assert tightest is not None, "a request counts against at least one budget"
+        return None, [tightest]
 
     async def spend(self, budgets: tuple[Budget, ...]) -> Outcome:
         return self.spend_now(budgets)
 
     async def peek(self, one: Budget) -> Standing:
-        return self._standing(one)
+        now = time.time()
+        times = self._times(one, now)
+        return Standing(one, max(0, one.amount - len(times)), (times[0] if times else now) + one.window)
+
+    def sweep(self) -> None:
+        """Forget the budgets with no request in their window."""
+        now = time.time()
+        for key, (times, window) in list(self._windows.items()):
+            if not times or times[-1] < now - window:
+                del self._windows[key]
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.SWEEP_EVERY_SECONDS)
+            self.sweep()
 
     async def close(self) -> None:
         return None
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Slots of one budget that this process took from Redis in one call, beyond the one its
+    request spent, for the requests that follow within LEASE_SECONDS; they are counted in Redis
+    from the moment they were taken, so every process sees them as used, and what is left of them
+    then goes back (a slot counts from its lease, at most LEASE_SECONDS before its use). How many
+    the next lease asks for follows how many this one served."""
+
+    budget: Budget
+    stamp: str  # the time its entries carry in Redis, which a give-back names
+    left: int
+    used: int  # the budget's count in Redis once the lease was taken, its own slots included
+    reset_at: float
+    until: float  # time.monotonic()
+    served: int = 1
+
+    def standing(self) -> Standing:
+        return Standing(self.budget, max(0, self.budget.item.amount - self.used + self.left), self.reset_at)
+
+
+# One budget's answer from the script: its standing and the slots it granted.
+_Seen = tuple[Standing, int]
+_Request = tuple[tuple[Budget, ...], str, "asyncio.Future[tuple[int | None, list[_Seen]]]"]
+
+
 class _RedisCounts:
     """Counts shared by every api process: the moving window above, in Redis. One call is out at
     a time; the requests that come meanwhile go together in the next (a request that finds none
-    out goes at once, at the end of the event loop's turn, with any that came in the same turn)."""
+    out goes at once, at the end of the event loop's turn, with any that came in the same turn).
+    A request whose budgets all have leased slots left is counted here, with no call."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, calls: Counter) -> None:
+        self._calls = calls
         self._client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._script = self._client.register_script(MOVING_WINDOW_SCRIPT)
         self._prefix = prefix
-        self._waiting: list[tuple[tuple[Budget, ...], str, asyncio.Future[Outcome]]] = []
+        self._waiting: list[_Request] = []
+        self._returns: list[tuple[str, str, int]] = []  # (key, stamp, slots) to give back
+        self._leases: dict[str, _Lease] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._closed = False
 
-    async def _run(self, budgets: tuple[Budget, ...], mode: str) -> Outcome:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    async def spend(self, budgets: tuple[Budget, ...]) -> Outcome:
+        now = time.monotonic()
+        held = [self._take(one, now) for one in budgets]
+        if all(held):
+            return None, [lease.standing() for lease in held if lease is not None]
+        asked = tuple(one for one, lease in zip(budgets, held, strict=True) if lease is None)
+        try:
+            spent, seen = await self._run(asked, "spend")
+        except BaseException:
+            self._refund(held)
+            raise
+        standings: list[Standing] = []
+        answers = iter(seen)
+        for index, (one, lease) in enumerate(zip(budgets, held, strict=True)):
+            if lease is not None:
+                standings.append(lease.standing())
+                continue
+            standings.append(next(answers)[0])
+            if spent is not None and one is asked[spent]:
+                self._refund(held[index + 1 :])  # the budgets after the spent one are not counted
+                return index, standings[-1:]
+        return None, standings
+
+    async def peek(self, one: Budget) -> Standing:
+        return (await self._run((one,), "peek"))[1][0][0]
+
+    async def close(self) -> None:
+        for lease in list(self._leases.values()):  # what is left goes back, for the other processes
+            self._give_back(lease)
+        self._closed = True
+        if self._sender is not None:
+            await asyncio.wait([self._sender])
+        await self._client.aclose()
+
+    # Leases.
+
+    def _take(self, one: Budget, now: float) -> _Lease | None:
+        """A slot of the budget's lease, if it has one left; either way the request counts as
+        demand for the next lease."""
+        lease = self._leases.get(one.key)
+        if lease is None:
+            return None
+        lease.served += 1
+        if lease.left > 0 and lease.until > now:
+            lease.left -= 1
+            return lease
+        return None
+
+    @staticmethod
+    def _refund(held: list[_Lease | None]) -> None:
+        for lease in held:
+            if lease is not None:
+                lease.left += 1
+
+    def _wanted(self, one: Budget) -> int:
+        """Slots to ask for: twice the requests the budget's last lease saw (1 with no lease)."""
+        last = self._leases.get(one.key)
+        return 1 if last is None else max(1, min(LEASE_MOST, 2 * last.served))
+
+    def _lease(self, one: Budget, stamp: str, standing: Standing, granted: int) -> _Lease:
+        """The slots granted beyond the request's own become the budget's lease; a grant of the
+        request's slot alone keeps the lease there is (the demand it counts goes on)."""
+        old = self._leases.get(one.key)
+        if old is not None and granted == 1:
+            return old
+        if old is not None:
+            self._give_back(old)
+        elif len(self._leases) >= MAX_LEASES:
+            self._leases.pop(next(iter(self._leases)))
+        lease = _Lease(
+            one,
+            stamp,
+            granted - 1,
+            one.amount - standing.remaining,
+            standing.reset_at,
+            time.monotonic() + LEASE_SECONDS,
+            served=0,
+        )
+        self._leases[one.key] = lease
+        if lease.left:
+            asyncio.get_running_loop().call_later(LEASE_SECONDS, self._give_back, lease)
+        return lease
+
+    def _give_back(self, lease: _Lease) -> None:
+        """What is left of a lease goes back to Redis with the next call (one starts if none is
+        out), so another process can spend it."""
+        if lease.left > 0 and not self._closed:
+            self._returns.append((lease.budget.key, lease.stamp, lease.left))
+            lease.left = 0
+            self._start_sending()
+
+    # Calls.
+
+    async def _run(self, budgets: tuple[Budget, ...], mode: str) -> tuple[int | None, list[_Seen]]:
+        future: asyncio.Future[tuple[int | None, list[_Seen]]] = asyncio.get_running_loop().create_future()
         self._waiting.append((budgets, mode, future))
+        self._start_sending()
+        return await future
+
+    def _start_sending(self) -> None:
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_all(), name="rate-limit-redis")
-        return await future
 
     async def _send_all(self) -> None:
         try:
-            while self._waiting:
+            while self._waiting or self._returns:
                 batch, self._waiting = self._waiting, []
+                returns, self._returns = self._returns, []
+                stamp = repr(time.time())
                 try:
-                    answers = await self._send(batch)
+                    answers = await self._send(stamp, returns, batch)
                 except BaseException as exc:  # every request of the batch learns why
                     for *_, future in batch:
                         if not future.done():
@@ -304,57 +494,65 @@ class _RedisCounts:
                         raise
                     continue
                 for (budgets, _, future), answer in zip(batch, answers, strict=True):
-                    if future.done():
-                        continue  # its request is gone (its client went away); it was counted
                     try:
-                        future.set_result(self._outcome(budgets, answer))
+                        spent, seen = self._outcome(budgets, answer)
                     except (ValueError, IndexError, TypeError) as exc:  # not the answer this script gives
-                        future.set_exception(
-                            RedisError(f"unexpected answer from the rate-limit script: {exc!r}")
-                        )
+                        if not future.done():
+                            future.set_exception(
+                                RedisError(f"unexpected answer from the rate-limit script: {exc!r}")
+                            )
+                        continue
+                    for index, (one, (standing, granted)) in enumerate(zip(budgets, seen, strict=False)):
+                        if granted:
+                            lease = self._lease(one, stamp, standing, granted)
+                            if granted > 1:  # the leased slots are its to spend
+                                seen[index] = (lease.standing(), granted)
+                    if not future.done():  # else its request is gone (its client went away)
+                        future.set_result((spent, seen))
         finally:
             self._sender = None
 
     async def _send(
-        self, batch: list[tuple[tuple[Budget, ...], str, asyncio.Future[Outcome]]]
+        self, stamp: str, returns: list[tuple[str, str, int]], batch: list[_Request]
     ) -> list[list[bytes]]:
-        now = time.time()
-        keys: list[str] = []
-        args: list[str | int] = [repr(now)]
+        keys = [f"{self._prefix}:{key}" for key, _, _ in returns]
+        args: list[str | int] = [stamp, LEASE_SHARE, len(returns)]
+        for _, given, slots in returns:
+            args += [given, slots]
+        asked: set[str] = set()  # one lease a budget and call: the other requests ask for their own slot
         for budgets, mode, _ in batch:
             args += [mode, len(budgets)]
             for one in budgets:
                 keys.append(f"{self._prefix}:{one.key}")
-                args += [one.item.amount, one.item.get_expiry()]
+                wanted = 0 if mode != "spend" else 1 if one.key in asked else self._wanted(one)
+                asked.add(one.key)
+                args += [one.amount, one.window, wanted]
+        self._calls.inc()
         return await self._script(keys=keys, args=args)
 
     @staticmethod
-    def _outcome(budgets: tuple[Budget, ...], answer: list[bytes]) -> Outcome:
-        standings = []
-        for index in range(len(answer) // 2):
+    def _outcome(budgets: tuple[Budget, ...], answer: list[bytes]) -> tuple[int | None, list[_Seen]]:
+        seen: list[_Seen] = []
+        for index in range((len(answer) - 1) // 3):
             one = budgets[index]
-            used, oldest = int(answer[1 + 2 * index]), float(answer[2 + 2 * index])
-            standings.append(Standing(one, max(0, one.item.amount - used), oldest + one.item.get_expiry()))
+            used, oldest, granted = (
+                int(answer[1 + 3 * index]),
+                float(answer[2 + 3 * index]),
+                int(answer[3 + 3 * index]),
+            )
+            standing = Standing(one, max(0, one.amount - used), oldest + one.window)
+            seen.append((standing, granted))
         spent = int(answer[0])
-        return (spent - 1, standings[-1:]) if spent else (None, standings)
-
-    async def spend(self, budgets: tuple[Budget, ...]) -> Outcome:
-        return await self._run(budgets, "spend")
-
-    async def peek(self, one: Budget) -> Standing:
-        return (await self._run((one,), "peek"))[1][0]
-
-    async def close(self) -> None:
-        await self._client.aclose()
+        return (spent - 1 if spent else None), seen
 
 
-def _counts(settings: Settings) -> _MemoryCounts | _RedisCounts:
+def _counts(settings: Settings, metrics: RateLimitMetrics) -> _MemoryCounts | _RedisCounts:
     url = settings.rate_limit_storage_url.get_secret_value()
     if url.startswith("memory://"):
         return _MemoryCounts()
     if not url.startswith(("redis://", "rediss://")):
         raise ValueError("RATE_LIMIT_STORAGE_URL must be memory:// or redis://…")
-    return _RedisCounts(url, settings.rate_limit_key_prefix)
+    return _RedisCounts(url, settings.rate_limit_key_prefix, metrics.storage_calls)
 
 
 class Limiter:
@@ -362,18 +560,18 @@ class Limiter:
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self._settings = settings
-        self._counts = _counts(settings)
-        self._expiry: asyncio.Task[None] | None = None
         self.metrics = RateLimitMetrics(registry)
+        self._counts = _counts(settings, self.metrics)
+        self._expiry: asyncio.Task[None] | None = None
         self._unlimited_until = 0.0
         self._warned_at = -math.inf
         self._suspects: dict[str, float] = {}
+        self._budgets: dict[tuple[int, str | None, Kind], tuple[Budget, Budget]] = {}
 
     def start(self) -> None:
         """Begin dropping expired counts (in this process's memory; Redis expires its own)."""
         if isinstance(self._counts, _MemoryCounts) and self._expiry is None:
-            storage = self._counts.storage
-            self._expiry = asyncio.create_task(storage.expire_forever(), name="rate-limit-expiry")
+            self._expiry = asyncio.create_task(self._counts.sweep_forever(), name="rate-limit-sweep")
 
     async def close(self) -> None:
         if self._expiry is not None:
@@ -385,18 +583,30 @@ class Limiter:
     # The budgets of a request.
 
     def budgets(self, principal: Principal, method: str) -> tuple[Budget, Budget]:
-        """The token's own budget (its own, else the default) and its organisation's."""
-        settings = self._settings
+        """The token's own budget (its own, else the default) and its organisation's (made once
+        per token and kind: most requests come from a few tokens)."""
         if method in READ_METHODS:
-            own = principal.rate_limit_read or settings.rate_limit_read
-            return (
-                budget("token", "read", str(principal.token_id), own),
-                budget("organisation", "read", str(principal.org_id), settings.rate_limit_org_read),
-            )
-        own = principal.rate_limit_write or settings.rate_limit_write
+            kind: Kind = "read"
+            own = principal.rate_limit_read
+        else:
+            kind, own = "write", principal.rate_limit_write
+        key = (principal.token_id.int, own, kind)
+        found = self._budgets.get(key)
+        if found is None:
+            if len(self._budgets) >= MAX_KNOWN_TOKENS:
+                self._budgets.pop(next(iter(self._budgets)))
+            found = self._budgets[key] = self._make_budgets(principal, own, kind)
+        return found
+
+    def _make_budgets(self, principal: Principal, own: str | None, kind: Kind) -> tuple[Budget, Budget]:
+        settings = self._settings
+        if kind == "read":
+            token_limit, org_limit = own or settings.rate_limit_read, settings.rate_limit_org_read
+        else:
+            token_limit, org_limit = own or settings.rate_limit_write, settings.rate_limit_org_write
         return (
-            budget("token", "write", str(principal.token_id), own),
-            budget("organisation", "write", str(principal.org_id), settings.rate_limit_org_write),
+            budget("token", kind, str(principal.token_id), token_limit),
+            budget("organisation", kind, str(principal.org_id), org_limit),
         )
 
     def address_budget(self, address: str, method: str) -> Budget:
@@ -425,7 +635,9 @@ class Limiter:
         if spent is not None:
             self._throttled(budgets[spent])
             raise Throttled(standings[-1])
-        return min(standings, key=lambda standing: standing.remaining)
+        return (
+            standings[0] if len(standings) == 1 else min(standings, key=lambda standing: standing.remaining)
+        )
 
     async def check_spent(self, spent: Budget) -> None:
         """Throttled when the budget has no room left, without counting a request against it."""
@@ -449,6 +661,9 @@ class Limiter:
             await self._counts.spend((failed,))
         except STORAGE_ERRORS as exc:
             self._storage_failed(exc)
+
+    def has_suspects(self) -> bool:
+        return bool(self._suspects)
 
     def suspect(self, address: str) -> bool:
         """Whether this process saw a failed token from the address within the unauthenticated
