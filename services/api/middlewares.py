@@ -150,7 +150,10 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         request[PRINCIPAL_KEY] = principal
         if limiter is not None:
             try:
-                request[RATE_LIMIT_KEY] = await limiter.spend(limiter.budgets(principal, request.method))
+                budgets = limiter.budgets(principal, request.method)
+                request[RATE_LIMIT_KEY] = (
+                    limiter.spend_here(budgets) if limiter.counts_here else await limiter.spend(budgets)
+                )
             except Throttled as exc:
                 raise _throttled(request, exc) from None
         request[UNIT_OF_WORK_KEY] = uow

@@ -94,6 +94,11 @@ class Budget:
         return f'"{self.policy}";q={self.amount};w={self.window}'
 
     @cached_property
+    def standing_prefix(self) -> str:
+        """The start of its RateLimit field, up to the count left."""
+        return f'"{self.policy}";r='
+
+    @cached_property
     def quota(self) -> str:
         return str(self.item.amount)
 
@@ -114,14 +119,16 @@ class Standing:
         return max(0, math.ceil(self.reset_at - now))
 
     def headers(self, now: float) -> list[tuple[istr, str]]:
-        """The IETF fields (draft-ietf-httpapi-ratelimit-headers) and the X-RateLimit triplet."""
-        budget, remaining = self.budget, str(self.remaining)
+        """The IETF fields (draft-ietf-httpapi-ratelimit-headers) and the X-RateLimit triplet
+        (every answer builds them: what does not change is made once per budget)."""
+        budget, remaining, reset_at = self.budget, str(self.remaining), self.reset_at
+        wait = math.ceil(reset_at - now)
         return [
             (RATELIMIT_POLICY, budget.policy_field),
-            (RATELIMIT, f'"{budget.policy}";r={remaining};t={self.seconds_to_reset(now)}'),
+            (RATELIMIT, f"{budget.standing_prefix}{remaining};t={wait if wait > 0 else 0}"),
             (X_RATELIMIT_LIMIT, budget.quota),
             (X_RATELIMIT_REMAINING, remaining),
-            (X_RATELIMIT_RESET, str(math.ceil(self.reset_at))),
+            (X_RATELIMIT_RESET, str(math.ceil(reset_at))),
         ]
 
 
@@ -298,8 +305,15 @@ class _MemoryCounts:
     def spend_now(self, budgets: tuple[Budget, ...]) -> Outcome:
         now = time.time()
         tightest: Standing | None = None
+        windows = self._windows
         for index, one in enumerate(budgets):
-            times = self._times(one, now)
+            found = windows.get(one.key)
+            if found is None:
+                times = self._times(one, now)
+            else:
+                times, cutoff = found[0], now - found[1]
+                while times and times[0] < cutoff:
+                    times.popleft()
             if len(times) >= one.amount:
                 return index, [Standing(one, 0, times[0] + one.window)]
             times.append(now)
@@ -562,6 +576,9 @@ class Limiter:
         self._settings = settings
         self.metrics = RateLimitMetrics(registry)
         self._counts = _counts(settings, self.metrics)
+        # whether the counts are in this process, so that `spend_here` counts without a coroutine
+        # (there is nothing to wait for)
+        self.counts_here = isinstance(self._counts, _MemoryCounts)
         self._expiry: asyncio.Task[None] | None = None
         self._unlimited_until = 0.0
         self._warned_at = -math.inf
@@ -619,19 +636,26 @@ class Limiter:
         """Count one request against each budget in turn: Throttled by the first that is spent
         (the later ones are not counted), else the tightest standing; None while the storage is
         unreachable."""
+        counts = self._counts
+        if isinstance(counts, _MemoryCounts):
+            return self.spend_here(budgets)
         if not self._storage_up():
             return None
-        counts = self._counts
         try:
-            # in this process's memory there is nothing to wait for: no coroutine to make
-            spent, standings = (
-                counts.spend_now(budgets)
-                if isinstance(counts, _MemoryCounts)
-                else await counts.spend(budgets)
-            )
+            spent, standings = await counts.spend(budgets)
         except STORAGE_ERRORS as exc:
             self._storage_failed(exc)
             return None
+        return self._answer(budgets, spent, standings)
+
+    def spend_here(self, budgets: tuple[Budget, ...]) -> Standing:
+        """`spend` when the counts are in this process."""
+        counts = self._counts
+        assert isinstance(counts, _MemoryCounts)
+        spent, standings = counts.spend_now(budgets)
+        return self._answer(budgets, spent, standings)
+
+    def _answer(self, budgets: tuple[Budget, ...], spent: int | None, standings: list[Standing]) -> Standing:
         if spent is not None:
             self._throttled(budgets[spent])
             raise Throttled(standings[-1])
