@@ -178,23 +178,28 @@ class RateLimitMetrics:
 # where each budget it saw stands. The script runs atomically, so the counts are exact however the
 # requests of several api processes interleave. The times older than a window are dropped as it
 # goes, so a list holds at most a window's worth.
+#   The time is Redis's own (TIME), so that the times in a list are in the order they were pushed
+#   whichever process pushed them (the binary search and the trim rely on it).
 #   KEYS: the keys of the slots given back, then every request's budgets' keys, request after
-#   request. ARGV: now, the lease share, the number of give-backs and each one's time and count;
+#   request. ARGV: the lease share, the number of give-backs and each one's time and count;
 #   then for each request "spend" or "peek", its number of budgets, and each budget's count,
 #   window in seconds and the slots wanted (1 for the request itself, more to lease).
-#   Answers: for each request, the 1-based index of its spent budget or 0, then for each budget
+#   Answers: the time the call's entries carry (what a give-back names), then for each request
+#   the 1-based index of its spent budget or 0, then for each budget
 #   seen: the count in its window, the time of its oldest entry (a string: a Lua number is
 #   answered as an integer), and the slots it granted (0 when spent or peeked).
 MOVING_WINDOW_SCRIPT = """
-local now = tonumber(ARGV[1])
-local share = tonumber(ARGV[2])
-local returns = tonumber(ARGV[3])
-local at = 4
+local clock = redis.call('TIME')
+local stamp = clock[1] .. '.' .. string.format('%06d', tonumber(clock[2]))
+local now = tonumber(stamp)
+local share = tonumber(ARGV[1])
+local returns = tonumber(ARGV[2])
+local at = 3
 for r = 1, returns do
     redis.call('lrem', KEYS[r], tonumber(ARGV[at + 1]), ARGV[at])
     at = at + 2
 end
-local answers = {}
+local answers = {stamp}
 local k = returns
 while at <= #ARGV do
     local spend = ARGV[at] == 'spend'
@@ -224,7 +229,7 @@ while at <= #ARGV do
         elseif inside < length then
             redis.call('ltrim', key, 0, inside - 1)
         end
-        local oldest = ARGV[1]
+        local oldest = stamp
         if inside > 0 then
             oldest = redis.call('lindex', key, inside - 1)
         end
@@ -238,7 +243,7 @@ while at <= #ARGV do
                 granted = math.min(want, room, math.max(1, math.floor(room / share)))
                 local stamps = {}
                 for j = 1, granted do
-                    stamps[j] = ARGV[1]
+                    stamps[j] = stamp
                 end
                 redis.call('lpush', key, unpack(stamps))
                 redis.call('expire', key, window)
@@ -270,6 +275,7 @@ LEASE_SECONDS = 0.025
 LEASE_MOST = 256
 LEASE_SHARE = 16
 MAX_LEASES = 65_536
+MAX_RETURNS = 10_000  # give-backs kept while Redis is away
 
 
 # What counting a request answers: the index of the budget that was spent, if one was, and where
@@ -416,11 +422,12 @@ class _RedisCounts:
         return (await self._run((one,), "peek"))[1][0][0]
 
     async def close(self) -> None:
-        for lease in list(self._leases.values()):  # what is left goes back, for the other processes
-            self._give_back(lease)
+        for _ in range(2):  # what is left goes back, for the other processes (also of a lease
+            for lease in list(self._leases.values()):  # that a call out at the first pass made)
+                self._give_back(lease)
+            if self._sender is not None:
+                await asyncio.wait([self._sender])
         self._closed = True
-        if self._sender is not None:
-            await asyncio.wait([self._sender])
         await self._client.aclose()
 
     # Leases.
@@ -437,11 +444,18 @@ class _RedisCounts:
             return lease
         return None
 
-    @staticmethod
-    def _refund(held: list[_Lease | None]) -> None:
+    def _refund(self, held: list[_Lease | None]) -> None:
+        """Slots taken from leases for a request that did not count after all go back to their
+        lease, or to Redis when the lease has run out or been replaced meanwhile."""
+        now = time.monotonic()
         for lease in held:
-            if lease is not None:
+            if lease is None:
+                continue
+            if self._leases.get(lease.budget.key) is lease and lease.until > now:
                 lease.left += 1
+            elif not self._closed:
+                self._returns.append((lease.budget.key, lease.stamp, 1))
+                self._start_sending()
 
     def _wanted(self, one: Budget) -> int:
         """Slots to ask for: twice the requests the budget's last lease saw (1 with no lease)."""
@@ -497,10 +511,13 @@ class _RedisCounts:
             while self._waiting or self._returns:
                 batch, self._waiting = self._waiting, []
                 returns, self._returns = self._returns, []
-                stamp = repr(time.time())
                 try:
-                    answers = await self._send(stamp, returns, batch)
+                    stamp, answers = await self._send(returns, batch)
+                    if len(answers) != len(batch):
+                        raise RedisError(f"the rate-limit script answered {len(answers)} of {len(batch)}")
                 except BaseException as exc:  # every request of the batch learns why
+                    # the slots to give back wait for the next call (a few, however long Redis is away)
+                    self._returns = (returns + self._returns)[-MAX_RETURNS:]
                     for *_, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -517,20 +534,26 @@ class _RedisCounts:
                             )
                         continue
                     for index, (one, (standing, granted)) in enumerate(zip(budgets, seen, strict=False)):
-                        if granted:
-                            lease = self._lease(one, stamp, standing, granted)
-                            if granted > 1:  # the leased slots are its to spend
-                                seen[index] = (lease.standing(), granted)
+                        if not granted:
+                            continue
+                        lease = self._lease(one, stamp, standing, granted)
+                        if lease.stamp == stamp:
+                            # the budget's slots leased in this call are this process's to spend:
+                            # they are left, for its request and any other of the call
+                            seen[index] = (
+                                Standing(one, standing.remaining + lease.left, standing.reset_at),
+                                granted,
+                            )
                     if not future.done():  # else its request is gone (its client went away)
                         future.set_result((spent, seen))
         finally:
             self._sender = None
 
     async def _send(
-        self, stamp: str, returns: list[tuple[str, str, int]], batch: list[_Request]
-    ) -> list[list[bytes]]:
+        self, returns: list[tuple[str, str, int]], batch: list[_Request]
+    ) -> tuple[str, list[list[bytes]]]:
         keys = [f"{self._prefix}:{key}" for key, _, _ in returns]
-        args: list[str | int] = [stamp, LEASE_SHARE, len(returns)]
+        args: list[str | int] = [LEASE_SHARE, len(returns)]
         for _, given, slots in returns:
             args += [given, slots]
         asked: set[str] = set()  # one lease a budget and call: the other requests ask for their own slot
@@ -542,7 +565,8 @@ class _RedisCounts:
                 asked.add(one.key)
                 args += [one.amount, one.window, wanted]
         self._calls.inc()
-        return await self._script(keys=keys, args=args)
+        reply = await self._script(keys=keys, args=args)
+        return reply[0].decode(), reply[1:]
 
     @staticmethod
     def _outcome(budgets: tuple[Budget, ...], answer: list[bytes]) -> tuple[int | None, list[_Seen]]:

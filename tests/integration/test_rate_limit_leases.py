@@ -97,3 +97,35 @@ async def test_slots_a_process_did_not_spend_go_back(limiters: LimiterFactory) -
     await asyncio.sleep(LEASE_SECONDS * 4)
     # the other process sees exactly the 50 spent, none still held by the busy one
     assert await _allowed(other, budget) == 1000 - 51
+
+
+async def test_a_token_refused_first_leaves_its_organisations_leased_slots_alone(
+    limiters: LimiterFactory,
+) -> None:
+    """A request refused by its token's budget does not count against its organisation's, even
+    when the slot it took from the organisation's lease has been given back or replaced by the
+    time Redis answers."""
+    busy, other = limiters(), limiters()
+    org = str(uuid.uuid4())
+    spent_token = (
+        Budget("token", "read", "spent", "2/minute"),
+        Budget("organisation", "read", org, "1000/minute"),
+    )
+    open_token = (Budget("token", "read", "open", "1000/minute"), spent_token[1])
+
+    async def one(budgets: tuple[Budget, Budget]) -> bool:
+        try:
+            return await busy.spend(budgets) is not None
+        except Throttled:
+            return False
+
+    allowed = 0
+    for _ in range(30):
+        answers = await asyncio.gather(
+            *(one(spent_token) for _ in range(5)), *(one(open_token) for _ in range(5))
+        )
+        assert all(answers[5:])  # the open token is never refused
+        allowed += sum(answers)
+    assert allowed == 2 + 150
+    await asyncio.sleep(LEASE_SECONDS * 4)
+    assert await _allowed(other, spent_token[1]) == 1000 - allowed - 1
