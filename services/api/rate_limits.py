@@ -470,8 +470,8 @@ class _RedisCounts:
             return old
         if old is not None:
             self._give_back(old)
-        elif len(self._leases) >= MAX_LEASES:
-            self._leases.pop(next(iter(self._leases)))
+        elif len(self._leases) >= MAX_LEASES:  # the oldest budget's lease goes, and what is left of it
+            self._give_back(self._leases.pop(next(iter(self._leases))))
         lease = _Lease(
             one,
             stamp,
