@@ -100,7 +100,7 @@ class Budget:
 
     @cached_property
     def quota(self) -> str:
-        return str(self.item.amount)
+        return str(self.amount)
 
 
 # The budgets of recent requests, with their keys made: most requests come from a few tokens.
@@ -121,14 +121,13 @@ class Standing:
     def headers(self, now: float) -> list[tuple[istr, str]]:
         """The IETF fields (draft-ietf-httpapi-ratelimit-headers) and the X-RateLimit triplet
         (every answer builds them: what does not change is made once per budget)."""
-        budget, remaining, reset_at = self.budget, str(self.remaining), self.reset_at
-        wait = math.ceil(reset_at - now)
+        budget, remaining = self.budget, str(self.remaining)
         return [
             (RATELIMIT_POLICY, budget.policy_field),
-            (RATELIMIT, f"{budget.standing_prefix}{remaining};t={wait if wait > 0 else 0}"),
+            (RATELIMIT, f"{budget.standing_prefix}{remaining};t={self.seconds_to_reset(now)}"),
             (X_RATELIMIT_LIMIT, budget.quota),
             (X_RATELIMIT_REMAINING, remaining),
-            (X_RATELIMIT_RESET, str(math.ceil(reset_at))),
+            (X_RATELIMIT_RESET, str(math.ceil(self.reset_at))),
         ]
 
 
@@ -297,13 +296,11 @@ class _MemoryCounts:
         self._windows: dict[str, tuple[deque[float], float]] = {}
 
     def _times(self, one: Budget, now: float) -> deque[float]:
+        """The budget's times in its window (those older have dropped off its front)."""
         found = self._windows.get(one.key)
         if found is None:
-            times: deque[float] = deque()
-            self._windows[one.key] = (times, one.window)
-            return times
-        times = found[0]
-        cutoff = now - one.window
+            found = self._windows[one.key] = (deque(), one.window)
+        times, cutoff = found[0], now - found[1]
         while times and times[0] < cutoff:
             times.popleft()
         return times
@@ -311,15 +308,8 @@ class _MemoryCounts:
     def spend_now(self, budgets: tuple[Budget, ...]) -> Outcome:
         now = time.time()
         tightest: Standing | None = None
-        windows = self._windows
         for index, one in enumerate(budgets):
-            found = windows.get(one.key)
-            if found is None:
-                times = self._times(one, now)
-            else:
-                times, cutoff = found[0], now - found[1]
-                while times and times[0] < cutoff:
-                    times.popleft()
+            times = self._times(one, now)
             if len(times) >= one.amount:
                 return index, [Standing(one, 0, times[0] + one.window)]
             times.append(now)
@@ -370,7 +360,7 @@ class _Lease:
     served: int = 1
 
     def standing(self) -> Standing:
-        return Standing(self.budget, max(0, self.budget.item.amount - self.used + self.left), self.reset_at)
+        return Standing(self.budget, max(0, self.budget.amount - self.used + self.left), self.reset_at)
 
 
 # One budget's answer from the script: its standing and the slots it granted.
@@ -453,9 +443,8 @@ class _RedisCounts:
                 continue
             if self._leases.get(lease.budget.key) is lease and lease.until > now:
                 lease.left += 1
-            elif not self._closed:
-                self._returns.append((lease.budget.key, lease.stamp, 1))
-                self._start_sending()
+            else:
+                self._return_slots(lease, 1)
 
     def _wanted(self, one: Budget) -> int:
         """Slots to ask for: twice the requests the budget's last lease saw (1 with no lease)."""
@@ -489,9 +478,13 @@ class _RedisCounts:
     def _give_back(self, lease: _Lease) -> None:
         """What is left of a lease goes back to Redis with the next call (one starts if none is
         out), so another process can spend it."""
-        if lease.left > 0 and not self._closed:
-            self._returns.append((lease.budget.key, lease.stamp, lease.left))
+        if lease.left > 0:
+            self._return_slots(lease, lease.left)
             lease.left = 0
+
+    def _return_slots(self, lease: _Lease, slots: int) -> None:
+        if not self._closed:
+            self._returns.append((lease.budget.key, lease.stamp, slots))
             self._start_sending()
 
     # Calls.
