@@ -59,9 +59,9 @@ class _Visit:
         page.on("requestfailed", lambda request: self.failures.append(f"failed {request.url}"))
         page.on(
             "response",
-            lambda response: self.failures.append(f"{response.status} {response.url}")
-            if response.status >= 400
-            else None,
+            lambda response: (
+                self.failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
+            ),
         )
 
     def _requested(self, request: Request) -> None:
