@@ -82,7 +82,7 @@ COLUMNS = _columns()
 # Shown but never written: the asset's identity and tag (generated), what its type and model say
 # of it, what the worker derives, and the timestamps.
 READ_ONLY_COLUMNS = frozenset(
-    {"id", "asset_tag", "asset_kind", "asset_type_name", *MODEL_KEY, "created_at", "updated_at"}
+    {"id", "version", "asset_tag", "asset_kind", "asset_type_name", *MODEL_KEY, "created_at", "updated_at"}
     | DERIVED_FIELDS
 )
 
@@ -175,10 +175,10 @@ def _json_cell(value: Any) -> str:
 
 def _cell_writer(annotation: Any) -> Callable[[Any], str] | None:
     """What writes a v1 field's non-null values as CSV cells, as `csv_cell` does; None where
-    csv.writer's own text is the cell already: text and the enums' values as themselves, a date as
-    its ISO text, null as an empty cell."""
+    csv.writer's own text is the cell already: text, whole numbers and the enums' values as
+    themselves, a date as its ISO text, null as an empty cell."""
     kinds = {_plain(kind) for kind in _alternatives(annotation) if kind is not type(None)}
-    if all(kind is str or kind is dt.date or issubclass(kind, StrEnum) for kind in kinds):
+    if all(kind in (str, int, dt.date) or issubclass(kind, StrEnum) for kind in kinds):
         return None
     (kind,) = kinds
     return {Decimal: _amount_cell, dt.datetime: _time_cell, dict: _json_cell}.get(kind, csv_cell)
@@ -189,6 +189,8 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):  # text, and the enums' values
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, Decimal):
         return format(value, ".2f")

@@ -31,6 +31,12 @@ class AssetV1(BaseModel):
     model_config = ConfigDict(title="Asset")
 
     id: str = Field(description="The asset's id.")
+    version: int = Field(
+        description=(
+            "How many times the asset was written, its create included: the `data.version` of its "
+            "latest event, and the version its ETag names."
+        )
+    )
     asset_tag: str = Field(description="Generated from the organisation's tag template.")
     name: str
     status: AssetStatus

@@ -64,3 +64,12 @@ class TagTaken(Exception):
     def __init__(self, asset_tag: str) -> None:
         super().__init__(asset_tag)
         self.asset_tag = asset_tag
+
+
+class StaleVersion(DomainError):
+    """A conditional write (If-Match) found the object at another version than the one it
+    names: nothing was changed. Carries the object as it is now, whose ETag the answer gives."""
+
+    def __init__(self, current: object) -> None:
+        super().__init__("the object has changed since the version this write names")
+        self.current = current

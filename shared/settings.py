@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     rate_limit_key_prefix: str = Field(default="assetflow", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     # Peers (addresses or networks, comma-separated) whose X-Forwarded-For names the client.
     trusted_proxies: Annotated[str, AfterValidator(_checked_networks)] = ""
+    # Safe writes: a PATCH, PUT or DELETE of an object without If-Match answers 428, and how long
+    # the answer of a write sent with an Idempotency-Key is kept for its repeats.
+    require_if_match: bool = False
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 365)
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -44,6 +44,11 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     dialect: str = "v1"
     description: str | None = None
+    # One object, answered with its ETag: a read takes If-None-Match, a change or delete If-Match.
+    versioned: bool = False
+    # The body is read by the handler as it arrives (an import's file), which then answers a
+    # repeated Idempotency-Key itself (services/api/idempotency.py) once it has the whole body.
+    streams_body: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,14 +100,9 @@ _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 BODY_ENCODINGS = frozenset({"identity", "gzip", "deflate"})
 
 
-async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    """The JSON body as a model; the wrong content type is 415, anything malformed a 400."""
-    if request.content_type not in JSON_TYPES:
-        raise ApiError(
-            415,
-            f"The body must be JSON (Content-Type: application/json), "
-            f"not {request.content_type or 'nothing'}.",
-        )
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, decoded as its Content-Encoding says (415 for one aiohttp cannot decode, 400
+    for a body that is not what it claims). Read once: a second call answers the same bytes."""
     encoding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
     if encoding not in BODY_ENCODINGS:
         raise ApiError(
@@ -111,7 +111,7 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             f"send it as {', '.join(sorted(BODY_ENCODINGS))}.",
         )
     try:
-        raw = await request.read()
+        return await request.read()
     except RequestPayloadError as exc:  # not the encoding it claims, or cut short
         reason = f"is not valid {encoding}" if encoding != "identity" else "ended before its length"
         error = bad_request([FieldProblem("body", reason)], "The body")
@@ -119,6 +119,17 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         # answer; saying so keeps a client from sending its next request down it.
         error.headers["Connection"] = "close"
         raise error from exc
+
+
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """The JSON body as a model; the wrong content type is 415, anything malformed a 400."""
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(
+            415,
+            f"The body must be JSON (Content-Type: application/json), "
+            f"not {request.content_type or 'nothing'}.",
+        )
+    raw = await read_body(request)
     if not raw.strip():
         raise bad_request([FieldProblem("body", "is empty; send a JSON object")], "The body")
     if _ESCAPED_NUL.search(raw):  # PostgreSQL text cannot hold NUL

@@ -6,16 +6,15 @@ import re
 import time
 import uuid
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, UNIT_OF_WORK_KEY, endpoint_of
+from services.api.idempotency import body_digest, key_of, run_once
 from services.api.keys import LIMITER, METRICS, POOL, SETTINGS
-from services.api.problems import ApiError, render_v1, render_v2
+from services.api.problems import ApiError, as_api_error, is_v2, render
 from services.api.rate_limits import Limiter, Standing, Throttled, client_address
 from shared.domain.models import Principal
-from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.organisations import authenticate
 from shared.services.unit_of_work import UnitOfWork, unit_of_work
 
@@ -71,39 +70,6 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         )
 
 
-def _is_v2(request: web.Request) -> bool:
-    """Whether the route is the v2 dialect's, whose errors are Django REST framework's."""
-    return request.path.startswith("/api/v2/")
-
-
-def _as_api_error(exc: Exception) -> ApiError | None:
-    """The answer for an error that is the caller's, not ours; None for anything else."""
-    match exc:
-        case ApiError():
-            return exc
-        case NotFound():
-            return ApiError(404, str(exc))
-        case InvalidInput():
-            names = ", ".join(dict.fromkeys(p.field for p in exc.problems))
-            return ApiError(400, f"The request is not valid: {names}.", exc.problems)
-        case Conflict():
-            return ApiError(409, str(exc))
-        case web.HTTPRequestEntityTooLarge():
-            return ApiError(413, f"The body is too large: {exc.text}")
-        case web.HTTPMethodNotAllowed():
-            allowed = ", ".join(sorted(exc.allowed_methods))
-            return ApiError(
-                405, f"{exc.method} is not allowed here; use {allowed}.", headers={"Allow": allowed}
-            )
-        case web.HTTPNotFound():
-            return ApiError(404, "No such resource.")
-        case web.HTTPException() if exc.status >= 400:
-            return ApiError(exc.status, exc.reason)
-        case asyncpg.ForeignKeyViolationError():
-            return ApiError(409, "An object this change refers to was changed or deleted meanwhile.")
-    return None
-
-
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error answered in the dialect of the route; never a bare 500 page."""
@@ -112,15 +78,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ConnectionResetError:
         raise  # the client went away mid-request: nobody to answer, and nothing of ours failed
     except Exception as exc:
-        error = _as_api_error(exc)
+        error = as_api_error(exc)
         if error is None:
             if isinstance(exc, web.HTTPException):
                 raise
             logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID_KEY)})
             error = ApiError(500, "Something went wrong on our side; the request id names it.")
-        if _is_v2(request):
-            return render_v2(error)
-        return render_v1(error, request, request.get(REQUEST_ID_KEY, ""))
+        return render(error, request, request.get(REQUEST_ID_KEY, ""))
 
 
 def _unauthorized(detail: str, token_error: str | None = None) -> ApiError:
@@ -135,10 +99,11 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     """Authenticate the bearer token of every route that needs a scope.
 
     Each such request has one unit of work for its use cases, which keeps the connection of its
-    first statement until the handler has answered. A request without a body checks its token
-    through it, so that a read takes one connection from the pool rather than two in turn; a
-    request with a body checks its token on a connection of its own, given back at once: no
-    connection waits on a client's upload.
+    first statement until the handler has answered. A write with an Idempotency-Key runs under
+    it (services/api/idempotency.py), its body read before any connection is taken. A request
+    without a body checks its token through it, so that a read takes one connection from the
+    pool rather than two in turn; a request with a body checks its token on a connection of its
+    own, given back at once: no connection waits on a client's upload.
     """
     spec = endpoint_of(request.match_info.handler)
     if spec is None or spec.scope is None:
@@ -158,6 +123,10 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
                 raise _throttled(request, exc) from None
         request[UNIT_OF_WORK_KEY] = uow
         try:
+            key = key_of(request)
+            if key is not None and not spec.streams_body:
+                digest = await body_digest(request)
+                return await run_once(request, uow, principal, key, digest, lambda: handler(request))
             return await handler(request)
         finally:
             del request[UNIT_OF_WORK_KEY]  # its connection goes back to the pool: nobody may use it again
@@ -188,7 +157,7 @@ def _throttled(request: web.Request, exc: Throttled) -> ApiError:
     budget = exc.standing.budget
     wait = exc.retry_after(time.time())
     headers = {"Retry-After": str(wait)}
-    if _is_v2(request):
+    if is_v2(request):
         # Django REST framework's own throttling answer.
         unit = "second" if wait == 1 else "seconds"
         return ApiError(429, f"Request was throttled. Expected available in {wait} {unit}.", headers=headers)

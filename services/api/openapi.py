@@ -19,11 +19,17 @@ _ERROR_TEXT = {
     401: "Missing, unknown, revoked or expired token.",
     403: "The token lacks the scope this operation needs.",
     404: "No such object in this organisation.",
-    409: "The change conflicts with other objects.",
+    409: "The change conflicts with other objects, or a request with the same Idempotency-Key is "
+    "still running (`code: IDEMPOTENCY_KEY_IN_USE`; retry once it has answered).",
     413: "The body is too large.",
     415: "The body is not of a media type this operation takes (JSON, or an import's CSV or NDJSON).",
-    422: "Rows of the import's file are bad: `errors` names each row, field and problem; nothing "
-    "was written.",
+    422: "The Idempotency-Key was sent before with another request (`code: IDEMPOTENCY_KEY_REUSED`: "
+    "another method, path, query or body); for an import, also: rows of the file are bad (`code: "
+    "IMPORT_REJECTED`, `errors` names each row, field and problem). Nothing was written.",
+    412: "If-Match names another version than the object's current one (`code: PRECONDITION_FAILED`): "
+    "nothing was changed. The `ETag` header gives the current version's ETag.",
+    428: "The server requires If-Match on every change and delete (REQUIRE_IF_MATCH) and this one "
+    "has none (`code: PRECONDITION_REQUIRED`): nothing was changed.",
     429: "A budget is spent (the token's, its organisation's, or the client address's for tokens that "
     "do not work); `Retry-After` says when to try again. Nothing was done.",
     503: "A dependency is unreachable.",
@@ -50,6 +56,56 @@ _RATE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "integer"},
     },
 }
+_ETAG = {
+    "description": 'The object\'s strong ETag, `"<id>.<version>.<digest>"`: its id, its version '
+    "(the count of its writes) and a digest of this answer's body. It changes exactly when the answer "
+    "does; If-Match is held against its id and version.",
+    "schema": {"type": "string"},
+}
+_LOCATION = {"description": "Where the new object is read.", "schema": {"type": "string"}}
+_REPLAYED = {
+    "description": "`true` on the kept answer of an earlier request with the same Idempotency-Key: "
+    "the write was not done again.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes the write safe to retry (draft-ietf-httpapi-idempotency-key-header): the "
+    "first request with a key runs, and its answer is kept with the key for the organisation for "
+    "IDEMPOTENCY_TTL_HOURS (24 by default); a repeat with the same method, path, query and body gets "
+    "that answer again with `Idempotent-Replayed: true`. Answers of 5xx, 401, 403, 408 and 429 are "
+    "not kept. 1 to 255 visible ASCII characters, bare or in double quotes. Whether a key was used "
+    "before, and for which request, is state: a key sent again with another request is a 422.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 257,
+        "pattern": '^[!-~]{1,255}$|^"[!-~]{1,255}"$',
+    },
+}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Change only if the object is at the version one of these ETags names (or `*`: at "
+    "any version); else 412 and nothing changes. The check and the write are one transaction. "
+    "Required when the server runs with REQUIRE_IF_MATCH=true (428 without it). Whether a value "
+    "names the current version is the object's state, which no schema can state: any other value "
+    "(a stale, weak or foreign ETag, or text that is no list of ETags) is a 412.",
+    "schema": {"type": "string"},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag (or several, or `*`) of an earlier answer: 304 with no body when the "
+    "answer would be the same.",
+    "schema": {"type": "string"},
+}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
 _RETRY_AFTER = {
     "description": "Whole seconds to wait before the budget has room again (at least 1).",
     "schema": {"type": "integer", "minimum": 1},
@@ -105,7 +161,48 @@ def _error_content(dialect: str, status: int) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _REF.format(model="Detail")}}}
 
 
-def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
+def _conditions(spec: Endpoint, method: str, op: dict[str, Any]) -> None:
+    """The headers and answers of ETags, conditional requests and idempotency keys."""
+    params = op.setdefault("parameters", [])
+    responses = op["responses"]
+    success = responses[str(spec.status)]
+    errors: list[int] = []
+    if spec.versioned and method == "get":
+        params.append(_IF_NONE_MATCH)
+        success["headers"] = {**success.get("headers", {}), "ETag": {"$ref": "#/components/headers/ETag"}}
+        responses["304"] = {
+            "description": "Not Modified: If-None-Match names this answer's ETag; no body.",
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+        }
+    if spec.versioned and method in _WRITE_METHODS:
+        headers = success.setdefault("headers", {})
+        if method != "delete":
+            headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+        if method == "post":
+            headers["Location"] = {"$ref": "#/components/headers/Location"}
+        else:
+            params.append(_IF_MATCH)
+            errors += [412, 428]
+    if spec.scope is not None and method in _WRITE_METHODS:
+        params.append(_IDEMPOTENCY_KEY)
+        success["headers"] = {
+            **success.get("headers", {}),
+            "Idempotent-Replayed": {"$ref": "#/components/headers/Idempotent-Replayed"},
+        }
+        errors += [400, 409, 422]
+    for status in errors:
+        if str(status) not in responses:
+            responses[str(status)] = {
+                "description": _ERROR_TEXT[status],
+                "content": _error_content(spec.dialect, status),
+            }
+        if status == 412:
+            responses["412"]["headers"] = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    if not params:
+        del op["parameters"]
+
+
+def _operation(spec: Endpoint, method: str, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": spec.summary,
         "tags": [spec.tag],
@@ -143,6 +240,7 @@ def _operation(spec: Endpoint, path: str, refs: dict[Any, Any]) -> dict[str, Any
             "description": _ERROR_TEXT.get(status, "Error"),
             "content": _error_content(spec.dialect, status),
         }
+    _conditions(spec, method, op)
     if spec.scope is not None:
         for status, response in op["responses"].items():
             if status != "401":  # an answer to a token that does not work counts against no token
@@ -167,7 +265,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     refs, definitions = models_json_schema(_models(specs), ref_template=_REF)  # type: ignore[arg-type]
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec in operations:
-        paths.setdefault(path, {})[method] = _operation(spec, path, refs)
+        paths.setdefault(path, {})[method] = _operation(spec, method, path, refs)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -182,6 +280,12 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": _titled(definitions.get("$defs", {})),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "headers": {**_RATE_HEADERS, "Retry-After": _RETRY_AFTER},
+            "headers": {
+                **_RATE_HEADERS,
+                "Retry-After": _RETRY_AFTER,
+                "ETag": _ETAG,
+                "Location": _LOCATION,
+                "Idempotent-Replayed": _REPLAYED,
+            },
         },
     }

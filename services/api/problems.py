@@ -4,11 +4,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from services.api.responses import json_response
-from shared.errors import FieldProblem
+from services.api.schemas.common import NOT_BLANK
+from shared.errors import Conflict, FieldProblem, InvalidInput, NotFound
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -21,7 +23,10 @@ CODES = {
     406: "NOT_ACCEPTABLE",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    412: "PRECONDITION_FAILED",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_CONTENT",
+    428: "PRECONDITION_REQUIRED",
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
@@ -64,12 +69,52 @@ def problems_from_validation(exc: ValidationError, source: str) -> list[FieldPro
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known field" if source == "body" else "is not a known parameter"
-        elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == r"\S":
+        elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NOT_BLANK:
             message = "must not be blank"
         elif error["type"] == "json_invalid":
             message = f"is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')})"
         found.append(FieldProblem(location, message))
     return found
+
+
+def is_v2(request: web.Request) -> bool:
+    """Whether the route is the v2 dialect's, whose errors are Django REST framework's."""
+    return request.path.startswith("/api/v2/")
+
+
+def as_api_error(exc: Exception) -> ApiError | None:
+    """The answer for an error that is the caller's, not ours; None for anything else."""
+    match exc:
+        case ApiError():
+            return exc
+        case NotFound():
+            return ApiError(404, str(exc))
+        case InvalidInput():
+            names = ", ".join(dict.fromkeys(p.field for p in exc.problems))
+            return ApiError(400, f"The request is not valid: {names}.", exc.problems)
+        case Conflict():
+            return ApiError(409, str(exc))
+        case web.HTTPRequestEntityTooLarge():
+            return ApiError(413, f"The body is too large: {exc.text}")
+        case web.HTTPMethodNotAllowed():
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            return ApiError(
+                405, f"{exc.method} is not allowed here; use {allowed}.", headers={"Allow": allowed}
+            )
+        case web.HTTPNotFound():
+            return ApiError(404, "No such resource.")
+        case web.HTTPException() if exc.status >= 400:
+            return ApiError(exc.status, exc.reason)
+        case asyncpg.ForeignKeyViolationError():
+            return ApiError(409, "An object this change refers to was changed or deleted meanwhile.")
+    return None
+
+
+def render(error: ApiError, request: web.Request, request_id: str) -> web.Response:
+    """The error in the dialect of the route."""
+    if is_v2(request):
+        return render_v2(error)
+    return render_v1(error, request, request_id)
 
 
 def render_v1(error: ApiError, request: web.Request, request_id: str) -> web.Response:

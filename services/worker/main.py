@@ -18,6 +18,7 @@ from shared.db import pool_for
 from shared.event_metrics import ConsumerMetrics
 from shared.listening import ListenAddress, Listener, listen
 from shared.services.coverage_notices import sweep
+from shared.services.idempotency import prune_expired
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_all
@@ -45,6 +46,23 @@ async def _daily_sweep(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Eve
             await sweep(unit_of_work(pool), dt.date.today(), settings.expiry_warning_days)
         except Exception:
             logger.exception("lifecycle sweep failed; it runs again tomorrow or with `assetflow sweep`")
+
+
+# How often the worker deletes the idempotency keys past IDEMPOTENCY_TTL_HOURS (an expired key is
+# never answered from, so this only bounds the table).
+PRUNE_KEYS_EVERY_SECONDS = 3600.0
+
+
+async def _prune_keys(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            pruned = await prune_expired(unit_of_work(pool))
+            if pruned:
+                logger.info("pruned expired idempotency keys", extra={"keys": pruned})
+        except Exception:
+            logger.exception("pruning idempotency keys failed; trying again in an hour")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PRUNE_KEYS_EVERY_SECONDS)
 
 
 def bind_metrics(settings: Settings) -> Listener:
@@ -108,7 +126,8 @@ async def _consume(
 ) -> None:
     metrics = ConsumerMetrics(registry)
     topology = Topology(settings.events_prefix)
-    # A connection for each consumer's batch in progress, one for the daily sweep, one spare.
+    # A connection for each consumer's batch in progress, one for the daily sweep and the pruning
+    # of idempotency keys, one spare.
     async with pool_for(
         settings.database_url.get_secret_value(),
         min_size=1,
@@ -136,6 +155,7 @@ async def _consume(
                     channels.append(channel)
                 logger.info("worker consuming", extra={"queues": [topology.queue(c.name) for c in consumers]})
                 sweeper = asyncio.create_task(_daily_sweep(pool, settings, stop))
+                pruner = asyncio.create_task(_prune_keys(pool, stop))
                 await stop.wait()
                 stopping.set()
                 for consumer in consumers:
@@ -149,6 +169,7 @@ async def _consume(
                 with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
                     await asyncio.wait_for(channel.close(), timeout=STOP_TIMEOUT_SECONDS)
             await sweeper
+            await pruner
 
 
 async def _connect(settings: Settings, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:

@@ -68,6 +68,15 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
+class Entry(Record):
+    """A catalog object: its ids (v1 and v2), and how many times it was written (the version its
+    ETag names)."""
+
+    id: UUID
+    number: int
+    version: int = 1
+
+
 class Organisation(Record):
     id: UUID
     name: str
@@ -109,7 +118,7 @@ class Caller(Record):
     request_id: str
 
 
-class AssetType(Record):
+class AssetType(Entry):
     id: UUID
     number: int
     name: str
@@ -120,7 +129,7 @@ class AssetType(Record):
     updated_at: dt.datetime
 
 
-class Manufacturer(Record):
+class Manufacturer(Entry):
     id: UUID
     number: int
     name: str
@@ -128,7 +137,7 @@ class Manufacturer(Record):
     updated_at: dt.datetime
 
 
-class CatalogModel(Record):
+class CatalogModel(Entry):
     id: UUID
     number: int
     manufacturer_id: UUID
@@ -139,7 +148,7 @@ class CatalogModel(Record):
     updated_at: dt.datetime
 
 
-class Person(Record):
+class Person(Entry):
     id: UUID
     number: int
     name: str
@@ -149,7 +158,7 @@ class Person(Record):
     updated_at: dt.datetime
 
 
-class Company(Record):
+class Company(Entry):
     """A company of the organisation (the v2 `company` parameter); numbered from 1 per organisation."""
 
     id: UUID
@@ -159,7 +168,7 @@ class Company(Record):
     updated_at: dt.datetime
 
 
-class Vendor(Record):
+class Vendor(Entry):
     """A warranty provider, support provider or supplier."""
 
     id: UUID
@@ -169,7 +178,7 @@ class Vendor(Record):
     updated_at: dt.datetime
 
 
-class Contract(Record):
+class Contract(Entry):
     id: UUID
     number: int
     contract_number: str
@@ -182,7 +191,7 @@ class Contract(Record):
     updated_at: dt.datetime
 
 
-class BusinessUnit(Record):
+class BusinessUnit(Entry):
     id: UUID
     number: int
     name: str
@@ -209,7 +218,7 @@ class FormField(BaseModel):
     type: FieldType
 
 
-class CustomForm(Record):
+class CustomForm(Entry):
     id: UUID
     number: int
     name: str

@@ -17,16 +17,16 @@ from shared.domain.models import (
     Company,
     Contract,
     CustomForm,
+    Entry,
     Manufacturer,
     Page,
     Person,
-    Record,
     Vendor,
 )
 from shared.errors import Conflict
 from shared.repositories.rows import delete_row, update_row
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Entry)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ ASSET_TYPES = CatalogTable(
     table="asset_types",
     what="asset type",
     select="""SELECT x.id, x.number, x.name, x.code, x.kind, x.subcategory, x.created_at,
-                     x.updated_at FROM asset_types x""",
+                     x.updated_at, x.version FROM asset_types x""",
     order_by="x.name, x.id",
     writable=("name", "code", "kind", "subcategory"),
     record=AssetType,
@@ -55,7 +55,7 @@ ASSET_TYPES = CatalogTable(
 MANUFACTURERS = CatalogTable(
     table="manufacturers",
     what="manufacturer",
-    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM manufacturers x",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at, x.version FROM manufacturers x",
     order_by="x.name, x.id",
     writable=("name",),
     record=Manufacturer,
@@ -65,7 +65,7 @@ MODELS = CatalogTable(
     table="models",
     what="model",
     select="""SELECT x.id, x.number, x.manufacturer_id, mf.name AS manufacturer_name,
-                     x.asset_type_id, x.name, x.created_at, x.updated_at
+                     x.asset_type_id, x.name, x.created_at, x.updated_at, x.version
               FROM models x JOIN manufacturers mf ON mf.id = x.manufacturer_id""",
     order_by="mf.name, x.name, x.id",
     writable=("manufacturer_id", "asset_type_id", "name"),
@@ -75,7 +75,7 @@ MODELS = CatalogTable(
 PEOPLE = CatalogTable(
     table="people",
     what="user",
-    select="""SELECT x.id, x.number, x.name, x.email, x.phone, x.created_at, x.updated_at
+    select="""SELECT x.id, x.number, x.name, x.email, x.phone, x.created_at, x.updated_at, x.version
               FROM people x""",
     order_by="x.name, x.id",
     writable=("name", "email", "phone"),
@@ -85,7 +85,7 @@ PEOPLE = CatalogTable(
 COMPANIES = CatalogTable(
     table="companies",
     what="company",
-    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM companies x",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at, x.version FROM companies x",
     order_by="x.number",
     writable=("name",),
     record=Company,
@@ -95,7 +95,7 @@ COMPANIES = CatalogTable(
 VENDORS = CatalogTable(
     table="vendors",
     what="vendor",
-    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM vendors x",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at, x.version FROM vendors x",
     order_by="x.name, x.id",
     writable=("name",),
     record=Vendor,
@@ -105,7 +105,7 @@ CONTRACTS = CatalogTable(
     table="contracts",
     what="contract",
     select="""SELECT x.id, x.number, x.contract_number, x.start_date, x.end_date, x.vendor_id,
-                     v.number AS vendor_number, v.name AS vendor_name, x.created_at, x.updated_at
+                     v.number AS vendor_number, v.name AS vendor_name, x.created_at, x.updated_at, x.version
               FROM contracts x LEFT JOIN vendors v ON v.id = x.vendor_id""",
     order_by="x.contract_number, x.id",
     writable=("contract_number", "start_date", "end_date", "vendor_id"),
@@ -115,7 +115,7 @@ CONTRACTS = CatalogTable(
 BUSINESS_UNITS = CatalogTable(
     table="business_units",
     what="business unit",
-    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at FROM business_units x",
+    select="SELECT x.id, x.number, x.name, x.created_at, x.updated_at, x.version FROM business_units x",
     order_by="x.name, x.id",
     writable=("name",),
     record=BusinessUnit,
@@ -124,7 +124,8 @@ BUSINESS_UNITS = CatalogTable(
 CUSTOM_FORMS = CatalogTable(
     table="custom_forms",
     what="custom form",
-    select="SELECT x.id, x.number, x.name, x.fields, x.created_at, x.updated_at FROM custom_forms x",
+    select="""SELECT x.id, x.number, x.name, x.fields, x.created_at, x.updated_at, x.version
+              FROM custom_forms x""",
     order_by="x.name, x.id",
     writable=("name", "fields"),
     record=CustomForm,
@@ -153,9 +154,13 @@ class CatalogRepository:
     def __init__(self, db: ConnectionSource) -> None:
         self._db = db
 
-    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> R | None:
+    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False) -> R | None:
+        """One row; with `lock`, locked against other writers until the transaction ends."""
+        locking = " FOR UPDATE OF x" if lock else ""
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(f"{table.select} WHERE x.org_id = $1 AND x.id = $2", org_id, row_id)
+            row = await conn.fetchrow(
+                f"{table.select} WHERE x.org_id = $1 AND x.id = $2{locking}", org_id, row_id
+            )
         return table.record.model_validate(dict(row)) if row else None
 
     async def page(
@@ -196,7 +201,8 @@ class CatalogRepository:
     async def update(
         self, table: CatalogTable[R], org_id: UUID, row_id: UUID, values: Mapping[str, Any]
     ) -> bool:
-        """Write some columns; False when there is no such row, Conflict when a unique value is taken."""
+        """Write some columns and count the change in the row's version; False when no such row
+        has other values than these, Conflict when a unique value is taken."""
         async with self._db.connection() as conn:
             try:
                 return await update_row(conn, table.table, org_id, row_id, values, table.writable)

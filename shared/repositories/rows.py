@@ -44,11 +44,18 @@ async def update_row(
     values: Mapping[str, Any],
     allowed: Collection[str],
 ) -> bool:
-    """Write some columns of one row of the organisation; False when there is no such row."""
+    """Write some columns of one row of the organisation and count the change in its version;
+    False, and nothing written, when there is no such row or it holds these values already."""
+    if not values:
+        return False
     assignments, args = set_clause(values, allowed, first=3)
-    sets = f"{assignments}, updated_at = now()" if assignments else "updated_at = now()"
+    differs = " OR ".join(f"{column} IS DISTINCT FROM ${n}" for n, column in enumerate(values, start=3))
     status = await conn.execute(
-        f"UPDATE {table} SET {sets} WHERE org_id = $1 AND id = $2", org_id, row_id, *args
+        f"UPDATE {table} SET {assignments}, version = version + 1, updated_at = now() "
+        f"WHERE org_id = $1 AND id = $2 AND ({differs})",
+        org_id,
+        row_id,
+        *args,
     )
     return bool(status != "UPDATE 0")
 

@@ -12,6 +12,7 @@ from shared.db import Conn
 from shared.repositories.assets import AssetRepository
 from shared.repositories.catalog import CatalogRepository
 from shared.repositories.export import AssetExportRepository
+from shared.repositories.idempotency import IdempotencyRepository
 from shared.repositories.organisations import OrganisationRepository
 from shared.repositories.outbox import OutboxRepository
 from shared.repositories.projections import ProjectionRepository
@@ -37,6 +38,7 @@ class PgUnitOfWork:
         self.projections = ProjectionRepository(self)
         self.outbox = OutboxRepository(self)
         self.exports = AssetExportRepository(self)
+        self.idempotency = IdempotencyRepository(self)
 
     async def __aenter__(self) -> Self:
         self._depth += 1

@@ -13,6 +13,7 @@ from shared.domain.custom_forms import custom_field_problems
 from shared.domain.depreciation import Costed, fits_the_calendar, plan_of
 from shared.domain.models import Asset, Caller, Page
 from shared.domain.queries import AssetFilter, CompanyFilter
+from shared.domain.versions import Expected, check_expected
 from shared.errors import AssetNotFound, Conflict, FieldProblem, InvalidInput, NotFound, TagTaken
 from shared.events import EventType
 from shared.repositories.catalog import (
@@ -160,26 +161,35 @@ async def create_asset(uow: UnitOfWork, caller: Caller, fields: Mapping[str, Any
     raise AssertionError("unreachable")
 
 
-async def update_asset(uow: UnitOfWork, caller: Caller, asset_id: str, fields: Mapping[str, Any]) -> Asset:
-    """Change some fields of an asset; an explicit None clears a field. No change, no event."""
+async def update_asset(
+    uow: UnitOfWork,
+    caller: Caller,
+    asset_id: str,
+    fields: Mapping[str, Any],
+    expected: Expected | None = None,
+) -> Asset:
+    """Change some fields of an asset; an explicit None clears a field. No change, no event.
+    With `expected` (If-Match), StaleVersion unless the locked asset is at that version."""
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
     async with uow.transaction():
         if not await uow.assets.lock(caller.org_id, row_id):
             raise AssetNotFound(asset_id)
-        return await update_locked(uow, caller, row_id, fields)
+        return await update_locked(uow, caller, row_id, fields, expected=expected)
 
 
-async def delete_asset(uow: UnitOfWork, caller: Caller, asset_id: str) -> Asset:
-    """Delete an asset; returns its last state."""
+async def delete_asset(
+    uow: UnitOfWork, caller: Caller, asset_id: str, expected: Expected | None = None
+) -> Asset:
+    """Delete an asset; returns its last state. With `expected`, as update_asset."""
     row_id = parse_id(asset_id)
     if row_id is None:
         raise AssetNotFound(asset_id)
     async with uow.transaction():
         if not await uow.assets.lock(caller.org_id, row_id):
             raise AssetNotFound(asset_id)
-        return await _delete_locked(uow, caller, row_id)
+        return await _delete_locked(uow, caller, row_id, expected)
 
 
 # The most assets one bulk change may name.
@@ -211,12 +221,19 @@ async def delete_assets(uow: UnitOfWork, caller: Caller, asset_ids: Sequence[str
 
 
 async def update_locked(
-    uow: UnitOfWork, caller: Caller, row_id: UUID, fields: Mapping[str, Any], *, checked: bool = False
+    uow: UnitOfWork,
+    caller: Caller,
+    row_id: UUID,
+    fields: Mapping[str, Any],
+    *,
+    checked: bool = False,
+    expected: Expected | None = None,
 ) -> Asset:
     """Change a locked asset (its references `checked` already, or not); no change, no event."""
     org_id = caller.org_id
     before = await uow.assets.get(org_id, row_id)
     assert before is not None
+    check_expected(expected, before.id, before.version, before)
     values = await resolve_fields(uow, org_id, fields, before, checked=checked)
     changed = {k: v for k, v in values.items() if getattr(before, k) != v}
     if not changed:
@@ -231,9 +248,12 @@ async def update_locked(
     return after
 
 
-async def _delete_locked(uow: UnitOfWork, caller: Caller, row_id: UUID) -> Asset:
+async def _delete_locked(
+    uow: UnitOfWork, caller: Caller, row_id: UUID, expected: Expected | None = None
+) -> Asset:
     last = await uow.assets.get(caller.org_id, row_id)
     assert last is not None
+    check_expected(expected, last.id, last.version, last)
     await uow.assets.delete(caller.org_id, row_id)
     await record_change(uow, EventType.ASSET_DELETED, caller, last, None)
     return last

@@ -13,7 +13,7 @@ from shared.jsonio import dumps
 from shared.services.unit_of_work import UnitOfWork
 
 # Fields that change on every write and so are not "changes".
-_BOOKKEEPING = frozenset({"id", "created_at", "updated_at"}) | DERIVED_FIELDS
+_BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at"}) | DERIVED_FIELDS
 
 
 def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

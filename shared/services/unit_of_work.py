@@ -18,13 +18,14 @@ import asyncpg
 from shared.asset_columns import ExportedAsset
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period
-from shared.domain.models import ApiToken, Asset, Organisation, Page, Record
+from shared.domain.idempotency import KeptAnswer
+from shared.domain.models import ApiToken, Asset, Entry, Organisation, Page
 from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyFilter
 from shared.repositories.catalog import CatalogTable
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
 from shared.repositories.unit_of_work import PgUnitOfWork
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Entry)
 
 
 class AssetStore(Protocol):
@@ -57,7 +58,9 @@ class AssetStore(Protocol):
 
 
 class CatalogStore(Protocol):
-    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> R | None: ...
+    async def get(
+        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False
+    ) -> R | None: ...
     async def page(
         self, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
     ) -> Page[R]: ...
@@ -129,6 +132,13 @@ class OutboxStore(Protocol):
     async def add_many(self, org_id: UUID, events: Sequence[tuple[UUID, str, bytes]]) -> None: ...
 
 
+class IdempotencyStore(Protocol):
+    async def claim(self, org_id: UUID, key: str) -> bool: ...
+    async def find(self, org_id: UUID, key: str) -> KeptAnswer | None: ...
+    async def keep(self, org_id: UUID, key: str, answer: KeptAnswer, hours: float) -> None: ...
+    async def prune(self, limit: int) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories and the outbox; `transaction()` makes what runs in it one transaction
     (a savepoint inside another)."""
@@ -145,6 +155,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxStore: ...
     @property
     def exports(self) -> AssetExportStore: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
     async def __aenter__(self) -> Self: ...

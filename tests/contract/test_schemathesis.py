@@ -104,7 +104,10 @@ def _inexpressible(problem: tuple[str, str]) -> bool:
         or (field_name.startswith(_CUSTOM_FIELDS) and bool(_CUSTOM_FIELD.match(message)))
         or (field_name == "end_date" and bool(_DATES_IN_ORDER.match(message)))
         or (field_name.startswith("data[") and bool(_SAME_ASSET.match(message)))
-        or (field_name.endswith("custom_fields") and bool(_NUMBER_OUT_OF_RANGE.match(message)))
+        or (
+            field_name.endswith(("custom_fields", "template.fields"))
+            and bool(_NUMBER_OUT_OF_RANGE.match(message))
+        )
         or problem in (_UNKNOWN_CURSOR, _PARAMETER_DEPENDENCY)
         or message in (_UNIQUE_NAMES, _NUL, _NUL_IN_QUERY)
     )
@@ -116,14 +119,26 @@ _IMPORT = "/v1/assets/import"
 _FILE_PROBLEM = re.compile(r"^The (file|header) ")
 
 
+# - a write's If-Match must name the object's current version, and a used Idempotency-Key must come
+#   with the same request again: both are state (the object's version and the key's first request
+#   now), not properties of the request. Only a 412 or 422 that says exactly that is dropped.
+_STALE = "has changed since the version If-Match names"
+_KEY_REUSED = "Idempotency-Key was used for another request"
+
+
 def false_positive(failure: Exception, status: int, content: bytes) -> bool:
     """Whether a failure is one of the known false positives above."""
-    if not isinstance(failure, RejectedPositiveData) or status not in (400, 422):
+    if not isinstance(failure, RejectedPositiveData) or status not in (400, 412, 422):
         return False
     try:
         body = json.loads(content)
     except ValueError:
         return False
+    detail = str(body.get("detail")) if isinstance(body, dict) else ""
+    if status == 412:
+        return _STALE in detail
+    if status == 422 and _KEY_REUSED in detail:
+        return True
     if isinstance(body, dict) and body.get("instance") == _IMPORT:
         return (status == 422 and body.get("code") == "IMPORT_REJECTED") or (
             status == 400 and bool(_FILE_PROBLEM.match(str(body.get("detail"))))
@@ -439,6 +454,16 @@ def test_false_positive_filter_is_narrow() -> None:
     assert not false_positive(rejected, 400, json.dumps(wrong_type).encode())
     assert not false_positive(rejected, 400, b'{"detail": "no vendor with id 7 in this organisation"}')
     assert not false_positive(AssertionError("other check"), 400, json.dumps(reference).encode())
+    # A stale If-Match and a key used before with another request are state, in both dialects.
+    stale = "The asset has changed since the version If-Match names, and nothing was changed; …"
+    assert false_positive(
+        rejected, 412, json.dumps({"code": "PRECONDITION_FAILED", "detail": stale}).encode()
+    )
+    assert false_positive(rejected, 412, json.dumps({"detail": stale}).encode())
+    reused = "This Idempotency-Key was used for another request (POST /v1/assets with its own body); …"
+    assert false_positive(rejected, 422, json.dumps({"detail": reused}).encode())
+    assert not false_positive(rejected, 412, b'{"detail": "Precondition failed."}')
+    assert not false_positive(rejected, 422, b'{"detail": "Unprocessable."}')
 
 
 def test_read_only_allowance_is_narrow() -> None:

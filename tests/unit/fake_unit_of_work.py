@@ -22,14 +22,15 @@ from uuid import UUID, uuid4
 from shared.asset_columns import ExportedAsset
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period, months_of
-from shared.domain.models import ApiToken, Asset, Organisation, Page, Record
+from shared.domain.idempotency import KeptAnswer
+from shared.domain.models import ApiToken, Asset, Entry, Organisation, Page
 from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyFilter
 from shared.errors import Conflict, TagTaken
 from shared.repositories import catalog as tables
 from shared.repositories.catalog import CatalogTable
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Entry)
 
 # The columns the schema fills when an insert leaves them out.
 _ASSET_DEFAULTS: dict[str, Any] = {
@@ -62,6 +63,7 @@ class State:
     depreciation: dict[UUID, tuple[DepreciationRow, list[Period]] | None] = field(default_factory=dict)
     depreciation_versions: dict[UUID, int] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[tuple[UUID, str], KeptAnswer] = field(default_factory=dict)
 
     def table(self, name: str) -> dict[UUID, dict[str, Any]]:
         return self.rows.setdefault(name, {})
@@ -89,7 +91,7 @@ class FakeCatalog(_Part):
             values["vendor_number"] = vendor["number"] if vendor else None
             values["vendor_name"] = vendor["name"] if vendor else None
         for name in table.record.model_fields:
-            values.setdefault(name, [] if name == "fields" else None)
+            values.setdefault(name, [] if name == "fields" else 1 if name == "version" else None)
         return table.record.model_validate(values)
 
     def _own(self, table: CatalogTable[Any], org_id: UUID, row_id: UUID) -> dict[str, Any] | None:
@@ -102,7 +104,7 @@ class FakeCatalog(_Part):
                 if other["id"] != row["id"] and other["org_id"] == org_id and other.get(key) == row.get(key):
                     raise Conflict(f"Another {table.what} of this organisation already has this {key}.")
 
-    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID) -> R | None:
+    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False) -> R | None:
         row = self._own(table, org_id, row_id)
         return self._record(table, row) if row else None
 
@@ -119,7 +121,7 @@ class FakeCatalog(_Part):
             raise ValueError(f"{table.table}: cannot write {list(values)}")
         new_id, now = uuid4(), _now()
         row: dict[str, Any] = {"id": new_id, "org_id": org_id, "number": next(_numbers)}
-        row.update(values, created_at=now, updated_at=now)
+        row.update(values, created_at=now, updated_at=now, version=1)
         self._check_unique(table, org_id, row)
         self._state.table(table.table)[new_id] = row
         return new_id
@@ -128,9 +130,9 @@ class FakeCatalog(_Part):
         self, table: CatalogTable[R], org_id: UUID, row_id: UUID, values: Mapping[str, Any]
     ) -> bool:
         row = self._own(table, org_id, row_id)
-        if row is None:
+        if row is None or all(row.get(k) == v for k, v in values.items()):
             return False
-        changed = {**row, **values, "updated_at": _now()}
+        changed = {**row, **values, "updated_at": _now(), "version": row.get("version", 1) + 1}
         self._check_unique(table, org_id, changed)
         row.update(changed)
         return True
@@ -513,6 +515,22 @@ class FakeOutbox(_Part):
             await self.add(event_id, org_id, routing_key, body)
 
 
+class FakeIdempotency(_Part):
+    """Keys without expiry or locks: the unit tests run one request at a time."""
+
+    async def claim(self, org_id: UUID, key: str) -> bool:
+        return True
+
+    async def find(self, org_id: UUID, key: str) -> KeptAnswer | None:
+        return self._state.kept.get((org_id, key))
+
+    async def keep(self, org_id: UUID, key: str, answer: KeptAnswer, hours: float) -> None:
+        self._state.kept[(org_id, key)] = answer
+
+    async def prune(self, limit: int) -> int:
+        return 0
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.state = State()
@@ -522,6 +540,7 @@ class FakeUnitOfWork:
         self.projections = FakeProjections(self)
         self.outbox = FakeOutbox(self)
         self.exports = FakeExports(self)
+        self.idempotency = FakeIdempotency(self)
         self.transactions = 0  # how many began, savepoints included
 
     async def __aenter__(self) -> Self:

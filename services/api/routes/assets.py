@@ -17,9 +17,11 @@ from services.api.schemas.assets import (
     BulkDeleted,
 )
 from services.api.schemas.common import Items, Listing, Message, Single, listing
+from services.api.versions import expected_of, precondition_failed, read_answer, versioned
 from shared.asset_v1 import AssetV1
 from shared.domain.models import Asset, Principal, Scope
 from shared.domain.queries import AssetFilter
+from shared.errors import StaleVersion
 from shared.services import assets as service
 from shared.services.references import parse_id
 
@@ -48,10 +50,19 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
     return json_response(body)
 
 
-@endpoint(Endpoint("Get an asset", TAG, Scope.ASSETS_READ, response=Single[AssetV1], errors=(401, 403, 404)))
+@endpoint(
+    Endpoint(
+        "Get an asset",
+        TAG,
+        Scope.ASSETS_READ,
+        response=Single[AssetV1],
+        errors=(401, 403, 404),
+        versioned=True,
+    )
+)
 async def get_asset(request: web.Request, principal: Principal) -> web.Response:
     asset = await service.get_asset(request_unit(request), principal.org_id, request.match_info["id"])
-    return json_response({"data": _shown(asset)})
+    return read_answer(request, {"data": _shown(asset)}, asset.id, asset.version)
 
 
 @endpoint(
@@ -63,13 +74,14 @@ async def get_asset(request: web.Request, principal: Principal) -> web.Response:
         response=Single[AssetV1],
         status=201,
         errors=(400, 401, 403, 409, 413, 415),
+        versioned=True,
     )
 )
 async def create_asset(request: web.Request, principal: Principal, body: AssetCreate) -> web.Response:
     asset = await service.create_asset(
         request_unit(request), caller_of(request, principal), body.model_dump(exclude_unset=True)
     )
-    return json_response({"data": _shown(asset)}, status=201)
+    return _answer(asset, status=201, location=f"/v1/assets/{asset.id}")
 
 
 @endpoint(
@@ -81,21 +93,34 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetCr
         response=Single[AssetV1],
         errors=(400, 401, 403, 404, 409, 413, 415),
         description="Send only the fields to change; null clears an optional field.",
+        versioned=True,
     )
 )
 async def patch_asset(request: web.Request, principal: Principal, body: AssetPatch) -> web.Response:
-    asset = await service.update_asset(
-        request_unit(request),
-        caller_of(request, principal),
-        request.match_info["id"],
-        body.model_dump(exclude_unset=True),
+    try:
+        asset = await service.update_asset(
+            request_unit(request),
+            caller_of(request, principal),
+            request.match_info["id"],
+            body.model_dump(exclude_unset=True),
+            expected_of(request),
+        )
+    except StaleVersion as stale:
+        raise _stale(stale) from None
+    return _answer(asset)
+
+
+@endpoint(
+    Endpoint(
+        "Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404), versioned=True
     )
-    return json_response({"data": _shown(asset)})
-
-
-@endpoint(Endpoint("Delete an asset", TAG, Scope.ASSETS_WRITE, response=Message, errors=(401, 403, 404)))
+)
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
-    await service.delete_asset(request_unit(request), caller_of(request, principal), request.match_info["id"])
+    uow, caller = request_unit(request), caller_of(request, principal)
+    try:
+        await service.delete_asset(uow, caller, request.match_info["id"], expected_of(request))
+    except StaleVersion as stale:
+        raise _stale(stale) from None
     return json_response({"message": "Asset deleted."})
 
 
@@ -149,6 +174,17 @@ async def delete_assets(request: web.Request, principal: Principal, body: AssetB
 
 def _shown(asset: Asset) -> dict[str, Any]:
     return AssetV1.of(asset, dt.date.today()).body()
+
+
+def _answer(asset: Asset, *, status: int = 200, location: str | None = None) -> web.Response:
+    """The answer showing one asset, with the ETag a read of it would give."""
+    return versioned({"data": _shown(asset)}, asset.id, asset.version, status=status, location=location)
+
+
+def _stale(stale: StaleVersion) -> Exception:
+    asset = stale.current
+    assert isinstance(asset, Asset)
+    return precondition_failed("asset", {"data": _shown(asset)}, asset.id, asset.version)
 
 
 def routes() -> list[web.RouteDef]:

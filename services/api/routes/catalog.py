@@ -12,7 +12,9 @@ from services.api.endpoint import Endpoint, endpoint, request_unit
 from services.api.responses import json_response
 from services.api.schemas import catalog as schemas
 from services.api.schemas.common import Listing, Message, PageQuery, Single, listing
-from shared.domain.models import Principal, Scope
+from services.api.versions import expected_of, precondition_failed, read_answer, versioned
+from shared.domain.models import Entry, Principal, Scope
+from shared.errors import StaleVersion
 from shared.services import catalog
 
 
@@ -140,10 +142,19 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
         page = await res.use_cases.list(request_unit(request), principal.org_id, query.limit, query.offset)
         return json_response(listing([res.present(e) for e in page.items], page.total, query))
 
-    @endpoint(Endpoint(f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404)))
+    def stale(exc: StaleVersion) -> Exception:
+        entry = exc.current
+        assert isinstance(entry, Entry)
+        return precondition_failed(res.noun, {"data": res.present(entry)}, entry.id, entry.version)
+
+    @endpoint(
+        Endpoint(
+            f"Get a {res.noun}", tag, Scope.ASSETS_READ, response=one, errors=(401, 403, 404), versioned=True
+        )
+    )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
         entry = await res.use_cases.get(request_unit(request), principal.org_id, request.match_info["id"])
-        return json_response({"data": res.present(entry)})
+        return read_answer(request, {"data": res.present(entry)}, entry.id, entry.version)
 
     @endpoint(
         Endpoint(
@@ -154,11 +165,13 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
             response=one,
             status=201,
             errors=(400, 401, 403, 409, 413, 415),
+            versioned=True,
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
         entry = await res.use_cases.create(request_unit(request), principal.org_id, res.values(body))
-        return json_response({"data": res.present(entry)}, status=201)
+        location = f"{res.path}/{entry.id}"
+        return versioned({"data": res.present(entry)}, entry.id, entry.version, status=201, location=location)
 
     @endpoint(
         Endpoint(
@@ -168,13 +181,18 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
             body=res.patch,
             response=one,
             errors=(400, 401, 403, 404, 409, 413, 415),
+            versioned=True,
         )
     )
     async def patch_entry(request: web.Request, principal: Principal, body: BaseModel) -> web.Response:
-        entry = await res.use_cases.update(
-            request_unit(request), principal.org_id, request.match_info["id"], res.values(body)
-        )
-        return json_response({"data": res.present(entry)})
+        uow, entry_id = request_unit(request), request.match_info["id"]
+        try:
+            entry = await res.use_cases.update(
+                uow, principal.org_id, entry_id, res.values(body), expected_of(request)
+            )
+        except StaleVersion as exc:
+            raise stale(exc) from None
+        return versioned({"data": res.present(entry)}, entry.id, entry.version)
 
     @endpoint(
         Endpoint(
@@ -184,10 +202,15 @@ def _routes_for(res: CatalogResource) -> list[web.RouteDef]:
             response=Message,
             errors=(401, 403, 404, 409),
             description=f"A {res.noun} that something still uses answers 409.",
+            versioned=True,
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await res.use_cases.delete(request_unit(request), principal.org_id, request.match_info["id"])
+        uow, entry_id = request_unit(request), request.match_info["id"]
+        try:
+            await res.use_cases.delete(uow, principal.org_id, entry_id, expected_of(request))
+        except StaleVersion as exc:
+            raise stale(exc) from None
         return json_response({"message": f"{res.noun.capitalize()} deleted."})
 
     item = f"{res.path}/{{id}}"

@@ -1,5 +1,6 @@
 """/v1/assets/import: many assets from a CSV or NDJSON file, every row checked, all or nothing."""
 
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -8,6 +9,7 @@ from aiohttp import hdrs, web
 from pydantic import BaseModel, Field
 
 from services.api.endpoint import Endpoint, caller_of, endpoint, methods_only, request_unit
+from services.api.idempotency import key_of, run_once
 from services.api.importing import FileProblem, ImportFile, format_of
 from services.api.keys import SETTINGS
 from services.api.problems import ApiError
@@ -91,9 +93,10 @@ _BODY = {
             "422 with the rows' problems. Each created or changed asset gets its own event."
         ),
         extra={"requestBody": _BODY},
+        streams_body=True,
     )
 )
-async def import_file(request: web.Request, principal: Principal, query: ImportQuery) -> web.Response:
+async def import_file(request: web.Request, principal: Principal, query: ImportQuery) -> web.StreamResponse:
     kind = format_of(request.content_type)
     if kind is None:
         raise ApiError(
@@ -102,28 +105,37 @@ async def import_file(request: web.Request, principal: Principal, query: ImportQ
             f"not {request.content_type or 'nothing'}.",
         )
     options = ImportOptions(query.dry_run, OnConflict(query.on_conflict), MatchBy(query.match))
+    key = key_of(request)
+    uow = request_unit(request)
     with tempfile.TemporaryDirectory(prefix="assetflow-import-") as folder:
         path = Path(folder) / f"import.{kind}"
-        await _spool(request, path, request.app[SETTINGS].max_import_bytes)
-        try:
-            report = await import_assets(
-                request_unit(request), caller_of(request, principal), ImportFile(path, kind).chunks, options
-            )
-        except FileProblem as exc:
-            raise ApiError(400, exc.message) from exc
-    summary = _summary(report, query.dry_run)
-    if report.error_count:
-        detail = (
-            f"{report.error_count} problem{'s' if report.error_count != 1 else ''} in the file's rows; "
-            "nothing was written."
-        )
-        raise ApiError(422, detail, code="IMPORT_REJECTED", members=summary)
-    return json_response({"data": summary})
+        digest = await _spool(request, path, request.app[SETTINGS].max_import_bytes)
+
+        async def run() -> web.Response:
+            try:
+                report = await import_assets(
+                    uow, caller_of(request, principal), ImportFile(path, kind).chunks, options
+                )
+            except FileProblem as exc:
+                raise ApiError(400, exc.message) from exc
+            summary = _summary(report, query.dry_run)
+            if report.error_count:
+                count = report.error_count
+                detail = (
+                    f"{count} problem{'s' if count != 1 else ''} in the file's rows; nothing was written."
+                )
+                raise ApiError(422, detail, code="IMPORT_REJECTED", members=summary)
+            return json_response({"data": summary})
+
+        if key is None:
+            return await run()
+        return await run_once(request, uow, principal, key, digest, run)
 
 
-async def _spool(request: web.Request, path: Path, limit: int) -> None:
-    """The body to disk as it arrives; 413 once it passes the limit."""
+async def _spool(request: web.Request, path: Path, limit: int) -> bytes:
+    """The body to disk as it arrives, and its SHA-256; 413 once it passes the limit."""
     size = 0
+    digest = hashlib.sha256()
     with path.open("wb") as out:
         async for chunk in request.content.iter_chunked(SPOOL_CHUNK):
             size += len(chunk)
@@ -131,7 +143,9 @@ async def _spool(request: web.Request, path: Path, limit: int) -> None:
                 error = ApiError(413, f"The file is larger than MAX_IMPORT_BYTES ({limit} bytes).")
                 error.headers[hdrs.CONNECTION] = "close"  # the rest of the body is not read
                 raise error
+            digest.update(chunk)
             out.write(chunk)
+    return digest.digest()
 
 
 def _summary(report: ImportReport, dry_run: bool) -> dict[str, Any]:

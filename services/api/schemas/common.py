@@ -28,14 +28,24 @@ T = TypeVar("T")
 Text = Annotated[str, StringConstraints(max_length=255)]
 
 
+# White space as both regular expression dialects that read the document's patterns know it: the
+# server's (Unicode White_Space, which has U+0085) and JSON Schema's (ECMA-262 `\s`, which has
+# U+FEFF). A name holds one character outside it, and only these characters are stripped.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+NOT_BLANK = r"[^\s\u0085\ufeff]"
+
+
 def _stripped(value: str) -> str:
     """Surrounding white space is dropped (the schema's length limits count the text as sent)."""
-    return value.strip()
+    return value.strip(WHITE_SPACE)
 
 
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+    StringConstraints(min_length=1, max_length=255, pattern=NOT_BLANK),
     AfterValidator(_stripped),
     Field(description="Not blank; surrounding white space is dropped."),
 ]

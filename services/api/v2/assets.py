@@ -13,9 +13,10 @@ from services.api.v2.ids import path_number, v2_field_names
 from services.api.v2.paging import offset_of, page_body
 from services.api.v2.present import AssetDetail, AssetPage, AssetV2, AssetView, SupportBlock, WarrantyBlock
 from services.api.v2.schemas import STATUS_BY_ID, AssetDetailQuery, AssetListQuery, AssetV2Patch, AssetV2Write
+from services.api.versions import expected_of, precondition_failed, read_answer, versioned
 from shared.domain.models import Asset, AssetStatus, CoverageType, Principal, Scope
 from shared.domain.queries import CompanyFilter
-from shared.errors import FieldProblem
+from shared.errors import FieldProblem, StaleVersion
 from shared.services import assets as service
 
 TAG = "v2: asset"
@@ -151,12 +152,13 @@ async def list_assets(request: web.Request, principal: Principal, query: AssetLi
         errors=(400, 401, 403, 404),
         dialect="v2",
         description="`req=warranty|support` answers with that block only.",
+        versioned=True,
     )
 )
 async def get_asset(request: web.Request, principal: Principal, query: AssetDetailQuery) -> web.Response:
     asset = await service.get_asset_by_number(request_unit(request), principal.org_id, path_number(request))
     _check_company(asset, query.company)
-    return json_response(_shown(asset, query.req))
+    return read_answer(request, _shown(asset, query.req), asset.id, asset.version)
 
 
 @endpoint(
@@ -170,6 +172,7 @@ async def get_asset(request: web.Request, principal: Principal, query: AssetDeta
         errors=(400, 401, 403, 409, 413, 415),
         dialect="v2",
         description="Related objects by integer id. The asset tag is generated as in v1.",
+        versioned=True,
     )
 )
 async def create_asset(request: web.Request, principal: Principal, body: AssetV2Write) -> web.Response:
@@ -178,7 +181,9 @@ async def create_asset(request: web.Request, principal: Principal, body: AssetV2
     values.setdefault("status", AssetStatus.IN_STOCK)
     with v2_field_names(_v2_name):
         asset = await service.create_asset(request_unit(request), caller_of(request, principal), values)
-    return json_response(_shown(asset), status=201)
+    return versioned(
+        _shown(asset), asset.id, asset.version, status=201, location=f"/api/v2/asset/{asset.number}/"
+    )
 
 
 async def _write(
@@ -186,11 +191,24 @@ async def _write(
 ) -> web.Response:
     uow = request_unit(request)
     asset_id = await service.asset_id_for_number(uow, principal.org_id, path_number(request))
-    with v2_field_names(_v2_name):
-        asset = await service.update_asset(
-            uow, caller_of(request, principal), asset_id, _service_values(body, replace)
-        )
-    return json_response(_shown(asset))
+    try:
+        with v2_field_names(_v2_name):
+            asset = await service.update_asset(
+                uow,
+                caller_of(request, principal),
+                asset_id,
+                _service_values(body, replace),
+                expected_of(request),
+            )
+    except StaleVersion as stale:
+        raise _stale(stale) from None
+    return versioned(_shown(asset), asset.id, asset.version)
+
+
+def _stale(stale: StaleVersion) -> Exception:
+    asset = stale.current
+    assert isinstance(asset, Asset)
+    return precondition_failed("asset", _shown(asset), asset.id, asset.version)
 
 
 @endpoint(
@@ -204,6 +222,7 @@ async def _write(
         dialect="v2",
         description="A full replacement: a field left out becomes null, or its default "
         "(company 1, usage_status 1, warranty_type and support_type none, no template).",
+        versioned=True,
     )
 )
 async def put_asset(request: web.Request, principal: Principal, body: AssetV2Write) -> web.Response:
@@ -220,6 +239,7 @@ async def put_asset(request: web.Request, principal: Principal, body: AssetV2Wri
         errors=(400, 401, 403, 404, 409, 413, 415),
         dialect="v2",
         description="Only the fields sent change; null clears an optional field.",
+        versioned=True,
     )
 )
 async def patch_asset(request: web.Request, principal: Principal, body: AssetV2Patch) -> web.Response:
@@ -234,12 +254,16 @@ async def patch_asset(request: web.Request, principal: Principal, body: AssetV2P
         status=204,
         errors=(401, 403, 404),
         dialect="v2",
+        versioned=True,
     )
 )
 async def delete_asset(request: web.Request, principal: Principal) -> web.Response:
     uow = request_unit(request)
     asset_id = await service.asset_id_for_number(uow, principal.org_id, path_number(request))
-    await service.delete_asset(uow, caller_of(request, principal), asset_id)
+    try:
+        await service.delete_asset(uow, caller_of(request, principal), asset_id, expected_of(request))
+    except StaleVersion as stale:
+        raise _stale(stale) from None
     return web.Response(status=204)
 
 

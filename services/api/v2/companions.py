@@ -13,17 +13,20 @@ from services.api.responses import json_response
 from services.api.v2 import schemas as s
 from services.api.v2.ids import path_number, v2_field_names
 from services.api.v2.paging import offset_of, page_body
+from services.api.versions import expected_of, precondition_failed, read_answer, versioned
 from shared.domain.models import (
     AssetType,
     BusinessUnit,
     Company,
     Contract,
     CustomForm,
+    Entry,
     Person,
     Principal,
     Scope,
     Vendor,
 )
+from shared.errors import StaleVersion
 from shared.services import catalog
 
 
@@ -182,11 +185,12 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             response=c.out,
             errors=(401, 403, 404),
             dialect="v2",
+            versioned=True,
         )
     )
     async def get_entry(request: web.Request, principal: Principal) -> web.Response:
         entry = await c.use_cases.get(request_unit(request), principal.org_id, path_number(request))
-        return json_response(c.present(entry))
+        return read_answer(request, c.present(entry), entry.id, entry.version)
 
     @endpoint(
         Endpoint(
@@ -198,6 +202,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             status=201,
             errors=(400, 401, 403, 409, 413, 415),
             dialect="v2",
+            versioned=True,
         )
     )
     async def create_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
@@ -205,16 +210,26 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             entry = await c.use_cases.create(
                 request_unit(request), principal.org_id, c.values(body, replace=False)
             )
-        return json_response(c.present(entry), status=201)
+        location = f"{base}{entry.number}/"
+        return versioned(c.present(entry), entry.id, entry.version, status=201, location=location)
+
+    def stale(exc: StaleVersion) -> Exception:
+        entry = exc.current
+        assert isinstance(entry, Entry)
+        return precondition_failed(c.noun, c.present(entry), entry.id, entry.version)
 
     async def write(
         request: web.Request, principal: Principal, body: s.RequestBody, replace: bool
     ) -> web.Response:
-        with v2_field_names(c.v2_name):
-            entry = await c.use_cases.update(
-                request_unit(request), principal.org_id, path_number(request), c.values(body, replace)
-            )
-        return json_response(c.present(entry))
+        uow, number = request_unit(request), path_number(request)
+        try:
+            with v2_field_names(c.v2_name):
+                entry = await c.use_cases.update(
+                    uow, principal.org_id, number, c.values(body, replace), expected_of(request)
+                )
+        except StaleVersion as exc:
+            raise stale(exc) from None
+        return versioned(c.present(entry), entry.id, entry.version)
 
     @endpoint(
         Endpoint(
@@ -226,6 +241,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             errors=(400, 401, 403, 404, 409, 413, 415),
             dialect="v2",
             description="A field left out becomes null (or its default).",
+            versioned=True,
         )
     )
     async def put_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
@@ -240,6 +256,7 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             response=c.out,
             errors=(400, 401, 403, 404, 409, 413, 415),
             dialect="v2",
+            versioned=True,
         )
     )
     async def patch_entry(request: web.Request, principal: Principal, body: s.RequestBody) -> web.Response:
@@ -254,10 +271,15 @@ def _routes_for(c: Companion) -> Iterator[web.RouteDef]:
             errors=(401, 403, 404, 409),
             dialect="v2",
             description="Something that assets still use answers 409.",
+            versioned=True,
         )
     )
     async def delete_entry(request: web.Request, principal: Principal) -> web.Response:
-        await c.use_cases.delete(request_unit(request), principal.org_id, path_number(request))
+        uow, number = request_unit(request), path_number(request)
+        try:
+            await c.use_cases.delete(uow, principal.org_id, number, expected_of(request))
+        except StaleVersion as exc:
+            raise stale(exc) from None
         return web.Response(status=204)
 
     yield web.get(base, list_entries, allow_head=False)

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from shared.domain.models import Page, Record
+from shared.domain.models import Entry, Page
+from shared.domain.versions import Expected, check_expected
 from shared.errors import NotFound
 from shared.repositories.catalog import CatalogTable
 from shared.services.references import parse_id, resolve_reference
 from shared.services.unit_of_work import UnitOfWork
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Entry)
 
 
 class Catalog(Generic[R]):
@@ -79,24 +80,42 @@ class Catalog(Generic[R]):
         return created
 
     async def update(
-        self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, values: Mapping[str, Any]
+        self,
+        uow: UnitOfWork,
+        org_id: UUID,
+        entry_id: str | int,
+        values: Mapping[str, Any],
+        expected: Expected | None = None,
     ) -> R:
+        """Change some fields; its version counts the change (none when nothing differs). With
+        `expected` (If-Match), StaleVersion unless the locked row is at that version."""
         async with uow.transaction():
-            row_id = await self._row_id(uow, org_id, entry_id)
-            if row_id is None or not await uow.catalog.exists(self.table, org_id, row_id):
-                raise self._not_found(entry_id)
-            await uow.catalog.update(self.table, org_id, row_id, await self._resolved(uow, org_id, values))
-            updated = await uow.catalog.get(self.table, org_id, row_id)
+            current = await self._locked(uow, org_id, entry_id, expected)
+            await uow.catalog.update(
+                self.table, org_id, current.id, await self._resolved(uow, org_id, values)
+            )
+            updated = await uow.catalog.get(self.table, org_id, current.id)
             if updated is None:
                 raise self._not_found(entry_id)
             self._check(updated)
         return updated
 
-    async def delete(self, uow: UnitOfWork, org_id: UUID, entry_id: str | int) -> None:
+    async def delete(
+        self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, expected: Expected | None = None
+    ) -> None:
         async with uow.transaction():
-            row_id = await self._row_id(uow, org_id, entry_id)
-            if row_id is not None:
-                await self._before_delete(uow, org_id, row_id)
-            deleted = row_id is not None and await uow.catalog.delete(self.table, org_id, row_id)
-        if not deleted:
+            current = await self._locked(uow, org_id, entry_id, expected)
+            await self._before_delete(uow, org_id, current.id)
+            if not await uow.catalog.delete(self.table, org_id, current.id):
+                raise self._not_found(entry_id)
+
+    async def _locked(
+        self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, expected: Expected | None
+    ) -> R:
+        """The row, locked until the transaction ends and held against `expected`."""
+        row_id = await self._row_id(uow, org_id, entry_id)
+        current = await uow.catalog.get(self.table, org_id, row_id, lock=True) if row_id else None
+        if current is None:
             raise self._not_found(entry_id)
+        check_expected(expected, current.id, current.version, current)
+        return current
