@@ -25,6 +25,11 @@ class ConnectionSource(Protocol):
 
     def connection(self) -> AbstractAsyncContextManager[Conn]: ...
 
+    def connection_apart(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for a statement that commits at once, outside any transaction in progress
+        (the tag counters): a row it locks is let go at once."""
+        ...
+
 
 def _encode_json(value: object) -> str:
     return dumps(value).decode()

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.api.keys import LIMITER, METRICS, POOL, RELAY, SETTINGS
+from services.api.keys import APART_POOL, LIMITER, METRICS, POOL, RELAY, SETTINGS
 from services.api.metrics import HttpMetrics
 from services.api.middlewares import bearer_auth, errors, rate_limit_headers, request_context
 from services.api.rate_limits import Limiter
@@ -15,6 +15,9 @@ from shared.event_metrics import RelayMetrics
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 
+# The connections of APART_POOL: each is held for one UPDATE of a counter.
+APART_SIZE = 3
+
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -23,7 +26,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
     )
+    app[APART_POOL] = await create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=APART_SIZE
+    )
     yield
+    await app[APART_POOL].close()
     await app[POOL].close()
 
 

@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
-from services.api.keys import POOL
+from services.api.keys import APART_POOL, POOL
 from services.api.problems import ApiError, bad_request, problems_from_validation
 from services.api.schemas.assets import AMOUNT_RULE, at_most_two_decimals
 from services.api.schemas.common import RequestBody
@@ -65,7 +65,7 @@ def caller_of(request: web.Request, principal: Principal) -> Caller:
 def request_unit(request: web.Request) -> UnitOfWork:
     """The unit of work of a handler's use cases: the request's own, which takes a connection at
     its first statement and gives it back once the request is answered."""
-    return request.get(UNIT_OF_WORK_KEY) or unit_of_work(request.app[POOL])
+    return request.get(UNIT_OF_WORK_KEY) or unit_of_work(request.app[POOL], request.app[APART_POOL])
 
 
 def endpoint_of(handler: Any) -> Endpoint | None:

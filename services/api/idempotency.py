@@ -5,8 +5,9 @@ crash leaves both or neither. The key is held (a transaction-scoped advisory loc
 request runs: a repeat meanwhile answers 409 at once rather than waiting or running twice. A
 repeat afterwards with the same method, path, query and body gets the kept answer, marked
 `Idempotent-Replayed: true`; with anything else, 422. Answers that say nothing about the
-request itself are not kept, so that a retry runs again: 5xx, and the caller's own 401, 403,
-408 and 429.
+request itself are not kept, so that a retry runs again: 5xx; the caller's own 401, 403, 408
+and 429; and 412 and 428, which answer the request's If-Match (not part of what makes two
+requests the same) against the object as it was then.
 """
 
 import hashlib
@@ -27,10 +28,14 @@ from shared.services.unit_of_work import UnitOfWork
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# 1 to 255 visible ASCII characters.
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-# The answers that are about the caller or the moment rather than the request: never kept.
-_NOT_KEPT = frozenset({401, 403, 408, 429})
+# 1 to 255 visible ASCII characters, bare (not starting with a double quote), or as a structured
+# field string: the same in double quotes, without `"` and `\` (the draft's own form).
+_BARE = re.compile(r"^[!#-~][!-~]{0,254}$")
+_QUOTED = re.compile(r'^"([!#-\[\]-~]{1,255})"$')
+KEY_PATTERN = r'^[!#-~][!-~]{0,254}$|^"[!#-\[\]-~]{1,255}"$'
+# The answers that are about the caller, the moment or the object's state rather than the
+# request: never kept.
+_NOT_KEPT = frozenset({401, 403, 408, 412, 428, 429})
 # What of an answer is kept beside its status and body.
 _KEPT_HEADERS = (hdrs.CONTENT_TYPE, hdrs.LOCATION, hdrs.ETAG)
 
@@ -48,10 +53,10 @@ def key_of(request: web.Request) -> str | None:
     if len(given) > 1:
         raise _bad_key("is sent more than once")
     key = given[0]
-    if len(key) > 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]
-    if not _KEY.match(key):
-        raise _bad_key("must be 1 to 255 visible ASCII characters")
+    if quoted := _QUOTED.match(key):
+        return quoted.group(1)
+    if key.startswith('"') or not _BARE.match(key):
+        raise _bad_key("must be 1 to 255 visible ASCII characters, bare or in double quotes")
     return key
 
 
@@ -92,11 +97,12 @@ async def run_once(
             response = await _answer(request, uow, run)
             if not _keeps(response):
                 raise _Undone(response)
-            assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+            assert isinstance(response, web.Response)
+            body = response.body if isinstance(response.body, bytes) else b""  # a 204 has none
             headers = {
                 str(name): response.headers[name] for name in _KEPT_HEADERS if name in response.headers
             }
-            answer = KeptAnswer(request.method, target, sent, response.status, headers, response.body)
+            answer = KeptAnswer(request.method, target, sent, response.status, headers, body)
             await service.keep_answer(uow, org_id, key, answer, request.app[SETTINGS].idempotency_ttl_hours)
             return response
     except _Undone as undone:
@@ -120,7 +126,7 @@ async def _answer(request: web.Request, uow: UnitOfWork, run: Run) -> web.Stream
 def _keeps(response: web.StreamResponse) -> bool:
     return (
         isinstance(response, web.Response)
-        and isinstance(response.body, bytes)
+        and isinstance(response.body, bytes | None)  # None: no body (a 204)
         and response.status < 500
         and response.status not in _NOT_KEPT
     )

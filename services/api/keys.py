@@ -10,6 +10,9 @@ from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# A few connections of their own for the tag counters, taken inside a request's transaction (a
+# write with an Idempotency-Key runs in one) but committed at once.
+APART_POOL = web.AppKey("apart_pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", HttpMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 # None when RATE_LIMIT_ENABLED=false.

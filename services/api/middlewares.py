@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from services.api.endpoint import PRINCIPAL_KEY, REQUEST_ID_KEY, UNIT_OF_WORK_KEY, endpoint_of
 from services.api.idempotency import body_digest, key_of, run_once
-from services.api.keys import LIMITER, METRICS, POOL, SETTINGS
+from services.api.keys import APART_POOL, LIMITER, METRICS, POOL, SETTINGS
 from services.api.problems import ApiError, as_api_error, is_v2, render
 from services.api.rate_limits import Limiter, Standing, Throttled, client_address
 from shared.domain.models import Principal
@@ -110,7 +110,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     limiter = request.app[LIMITER]
     pool = request.app[POOL]
-    async with unit_of_work(pool) as uow:
+    async with unit_of_work(pool, request.app[APART_POOL]) as uow:
         principal = await _authenticated(request, unit_of_work(pool) if request.body_exists else uow, limiter)
         request[PRINCIPAL_KEY] = principal
         if limiter is not None:

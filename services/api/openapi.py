@@ -6,10 +6,12 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from services.api.endpoint import Endpoint, endpoint_of
 from services.api.problems import ProblemDocument
+from services.api.schemas.common import NO_NUL
 from services.api.v2.schemas import Detail, FieldMessages
 
 _REF = "#/components/schemas/{model}"
@@ -75,8 +77,10 @@ _IDEMPOTENCY_KEY = {
     "description": "Makes the write safe to retry (draft-ietf-httpapi-idempotency-key-header): the "
     "first request with a key runs, and its answer is kept with the key for the organisation for "
     "IDEMPOTENCY_TTL_HOURS (24 by default); a repeat with the same method, path, query and body gets "
-    "that answer again with `Idempotent-Replayed: true`. Answers of 5xx, 401, 403, 408 and 429 are "
-    "not kept. 1 to 255 visible ASCII characters, bare or in double quotes. Whether a key was used "
+    "that answer again with `Idempotent-Replayed: true`. Answers of 5xx, 401, 403, 408, 412, 428 and "
+    "429 are not kept, nor those given before the key is looked at (a body too large or not what its "
+    'encoding says). 1 to 255 visible ASCII characters, bare, or in double quotes without `"` or '
+    "`\\` inside. Whether a key was used "
     "before, and for which request, is state: a key sent again with another request is a 422.",
     "schema": {
         "type": "string",
@@ -112,6 +116,17 @@ _RETRY_AFTER = {
 }
 
 
+class RequestSchemas(GenerateJsonSchema):
+    """Pydantic's JSON Schema, with NO_NUL on every string a request may send that has no pattern
+    or format of its own (tests/unit/test_openapi_strings.py checks that those exclude NUL too)."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        found = super().str_schema(schema)
+        if self.mode == "validation" and "pattern" not in found and "format" not in found:
+            found["pattern"] = NO_NUL
+        return found
+
+
 def _header_refs(*names: str) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
@@ -140,7 +155,7 @@ def _titled(definitions: dict[str, Any]) -> dict[str, Any]:
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=_REF)
+    schema = model.model_json_schema(ref_template=_REF, schema_generator=RequestSchemas)
     required = set(schema.get("required", []))
     params = []
     for name, prop in schema.get("properties", {}).items():
@@ -262,7 +277,11 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             continue  # the same operation without its trailing slash
         operations.append((route.resource.canonical, route.method.lower(), spec))
     specs = [spec for _, _, spec in operations]
-    refs, definitions = models_json_schema(_models(specs), ref_template=_REF)  # type: ignore[arg-type]
+    refs, definitions = models_json_schema(
+        _models(specs),  # type: ignore[arg-type]
+        ref_template=_REF,
+        schema_generator=RequestSchemas,
+    )
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec in operations:
         paths.setdefault(path, {})[method] = _operation(spec, method, path, refs)

@@ -82,6 +82,7 @@ class Organisation(Record):
     name: str
     prefix: str
     tag_template: str
+    tag_template_version: int = 1  # how many times the template was set: its ETag's version
     created_at: dt.datetime
 
 

@@ -9,6 +9,8 @@ ALTER TABLE vendors ADD COLUMN version integer NOT NULL DEFAULT 1;
 ALTER TABLE contracts ADD COLUMN version integer NOT NULL DEFAULT 1;
 ALTER TABLE business_units ADD COLUMN version integer NOT NULL DEFAULT 1;
 ALTER TABLE custom_forms ADD COLUMN version integer NOT NULL DEFAULT 1;
+-- And the organisation's asset-tag template, an object of its own at /v1/settings/asset-tag.
+ALTER TABLE organisations ADD COLUMN tag_template_version integer NOT NULL DEFAULT 1;
 
 -- The answer to the first write sent with an Idempotency-Key, kept per organisation so that a
 -- repeat gets it again rather than running again. Written in the write's own transaction.

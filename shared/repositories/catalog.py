@@ -4,7 +4,7 @@ units and custom forms: the objects assets point at, each a `CatalogTable`."""
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -27,6 +27,8 @@ from shared.errors import Conflict
 from shared.repositories.rows import delete_row, update_row
 
 R = TypeVar("R", bound=Entry)
+Lock = Literal["change", "delete"]
+_LOCKS: dict[Lock, str] = {"change": " FOR NO KEY UPDATE OF x", "delete": " FOR UPDATE OF x"}
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,12 @@ class CatalogRepository:
     def __init__(self, db: ConnectionSource) -> None:
         self._db = db
 
-    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False) -> R | None:
-        """One row; with `lock`, locked against other writers until the transaction ends."""
-        locking = " FOR UPDATE OF x" if lock else ""
+    async def get(
+        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: Lock | None = None
+    ) -> R | None:
+        """One row; with `lock`, locked until the transaction ends against other changes ("change":
+        assets that refer to it may still be written) or against everything ("delete")."""
+        locking = _LOCKS[lock] if lock else ""
         async with self._db.connection() as conn:
             row = await conn.fetchrow(
                 f"{table.select} WHERE x.org_id = $1 AND x.id = $2{locking}", org_id, row_id
@@ -272,11 +277,15 @@ class CatalogRepository:
             )
         return set(codes)
 
-    async def other_companies(self, org_id: UUID, company_id: UUID) -> int:
-        """How many companies the organisation has besides this one (its row locked against a
-        concurrent delete of the others)."""
+    async def lock_companies(self, org_id: UUID) -> None:
+        """Hold the organisation's row until the transaction ends, so that deletes of its
+        companies take turns (taken before the company's own row, in every such transaction)."""
         async with self._db.connection() as conn:
             await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+
+    async def other_companies(self, org_id: UUID, company_id: UUID) -> int:
+        """How many companies the organisation has besides this one (under lock_companies)."""
+        async with self._db.connection() as conn:
             return int(
                 await conn.fetchval(
                     "SELECT count(*) FROM companies WHERE org_id = $1 AND id <> $2", org_id, company_id

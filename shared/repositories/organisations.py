@@ -9,7 +9,7 @@ import asyncpg
 from shared.db import Conn, ConnectionSource
 from shared.domain.models import ApiToken, Organisation
 
-_ORG_COLUMNS = "id, name, prefix, tag_template, created_at"
+_ORG_COLUMNS = "id, name, prefix, tag_template, tag_template_version, created_at"
 _TOKEN_COLUMNS = (
     "id, org_id, name, scopes, expires_at, revoked_at, created_at, rate_limit_read, rate_limit_write"
 )
@@ -63,13 +63,27 @@ class OrganisationRepository:
             row = await _fetch_one(conn, f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = $1", org_id)
             return Organisation.model_validate(dict(row))
 
-    async def set_tag_template(self, org_id: UUID, template: str) -> None:
+    async def lock_tag_template(self, org_id: UUID) -> Organisation:
+        """The organisation, its template locked against other changes until the transaction ends."""
         async with self._db.connection() as conn:
-            await conn.execute("UPDATE organisations SET tag_template = $2 WHERE id = $1", org_id, template)
+            row = await _fetch_one(
+                conn, f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = $1 FOR NO KEY UPDATE", org_id
+            )
+            return Organisation.model_validate(dict(row))
+
+    async def set_tag_template(self, org_id: UUID, template: str) -> None:
+        """Set the template and count the change in its version (none when it is the same)."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                """UPDATE organisations SET tag_template = $2, tag_template_version = tag_template_version + 1
+                   WHERE id = $1 AND tag_template IS DISTINCT FROM $2""",
+                org_id,
+                template,
+            )
 
     async def next_tag_counter(self, org_id: UUID) -> tuple[int, str, str]:
         """Take the organisation's next counter value: (counter, template, prefix)."""
-        async with self._db.connection() as conn:
+        async with self._db.connection_apart() as conn:
             row = await _fetch_one(
                 conn,
                 """UPDATE organisations SET tag_counter = tag_counter + 1 WHERE id = $1
@@ -80,7 +94,7 @@ class OrganisationRepository:
 
     async def take_tag_counters(self, org_id: UUID, count: int) -> tuple[int, str, str]:
         """Take `count` counter values at once: (the first of them, template, prefix)."""
-        async with self._db.connection() as conn:
+        async with self._db.connection_apart() as conn:
             row = await _fetch_one(
                 conn,
                 """UPDATE organisations SET tag_counter = tag_counter + $2 WHERE id = $1

@@ -28,10 +28,12 @@ class PgUnitOfWork:
     inside another is a savepoint, undone alone when its block raises.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, apart: asyncpg.Pool | None = None) -> None:
         self._pool = pool
+        self._apart = apart  # the pool of connection_apart, when the unit's owner has one
         self._conn: PoolConnectionProxy | None = None
         self._depth = 0  # how many `async with` blocks and transactions keep the connection
+        self._transactions = 0  # how many transactions (and savepoints) are open
         self.assets = AssetRepository(self)
         self.catalog = CatalogRepository(self)
         self.organisations = OrganisationRepository(self)
@@ -70,11 +72,28 @@ class PgUnitOfWork:
             yield conn
 
     @asynccontextmanager
+    async def connection_apart(self) -> AsyncIterator[Conn]:
+        """Inside a transaction, a connection of the `apart` pool, held for one statement that
+        commits at once (a request's tag counter, so that the organisation's row is not locked
+        until the request's transaction ends); otherwise `connection()`, where the statement
+        commits at once anyway. The `apart` pool's connections are never held while waiting for
+        another connection, so a unit that holds one of the pool's and waits for one of these
+        cannot deadlock."""
+        if self._transactions and self._apart is not None:
+            async with self._apart.acquire() as conn:
+                yield conn
+            return
+        async with self.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         self._depth += 1
+        self._transactions += 1
         try:
             conn = await self._keep()
             async with conn.transaction():
                 yield
         finally:
+            self._transactions -= 1
             await self._let_go()

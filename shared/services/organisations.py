@@ -7,6 +7,7 @@ from uuid import UUID
 from shared.domain.asset_tags import TemplateError, validate_template
 from shared.domain.models import ApiToken, Organisation, Principal, Scope
 from shared.domain.tokens import hash_token, hashes_match, mint_token
+from shared.domain.versions import Expected, check_expected
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.services.unit_of_work import UnitOfWork
 from shared.settings import checked_budget
@@ -110,14 +111,22 @@ async def authenticate(uow: UnitOfWork, presented: str) -> Principal | None:
     )
 
 
-async def get_tag_template(uow: UnitOfWork, org_id: UUID) -> str:
-    return (await uow.organisations.get(org_id)).tag_template
+async def get_tag_template(uow: UnitOfWork, org_id: UUID) -> Organisation:
+    """The organisation, whose `tag_template` and `tag_template_version` these are."""
+    return await uow.organisations.get(org_id)
 
 
-async def set_tag_template(uow: UnitOfWork, org_id: UUID, template: str) -> str:
+async def set_tag_template(
+    uow: UnitOfWork, org_id: UUID, template: str, expected: Expected | None = None
+) -> Organisation:
+    """Set the template (its version counts the change); with `expected` (If-Match),
+    StaleVersion unless the template is at that version."""
     try:
         validate_template(template)
     except TemplateError as exc:
         raise InvalidInput.one("template", str(exc)) from exc
-    await uow.organisations.set_tag_template(org_id, template)
-    return template
+    async with uow.transaction():
+        current = await uow.organisations.lock_tag_template(org_id)
+        check_expected(expected, org_id, current.tag_template_version, current)
+        await uow.organisations.set_tag_template(org_id, template)
+        return await uow.organisations.get(org_id)

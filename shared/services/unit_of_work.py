@@ -21,7 +21,7 @@ from shared.domain.depreciation import Period
 from shared.domain.idempotency import KeptAnswer
 from shared.domain.models import ApiToken, Asset, Entry, Organisation, Page
 from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyFilter
-from shared.repositories.catalog import CatalogTable
+from shared.repositories.catalog import CatalogTable, Lock
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
 from shared.repositories.unit_of_work import PgUnitOfWork
 
@@ -59,7 +59,7 @@ class AssetStore(Protocol):
 
 class CatalogStore(Protocol):
     async def get(
-        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False
+        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: Lock | None = None
     ) -> R | None: ...
     async def page(
         self, table: CatalogTable[R], org_id: UUID, limit: int, offset: int, by_number: bool = False
@@ -75,6 +75,7 @@ class CatalogStore(Protocol):
         self, table: CatalogTable[R], org_id: UUID, key: str, manufacturer: str | None = None
     ) -> list[UUID]: ...
     async def type_codes_taken(self, org_id: UUID, base: str) -> set[str]: ...
+    async def lock_companies(self, org_id: UUID) -> None: ...
     async def other_companies(self, org_id: UUID, company_id: UUID) -> int: ...
 
 
@@ -83,6 +84,7 @@ class OrganisationStore(Protocol):
     async def find_by_name(self, name: str) -> Organisation | None: ...
     async def oldest(self) -> Organisation | None: ...
     async def get(self, org_id: UUID) -> Organisation: ...
+    async def lock_tag_template(self, org_id: UUID) -> Organisation: ...
     async def set_tag_template(self, org_id: UUID, template: str) -> None: ...
     async def next_tag_counter(self, org_id: UUID) -> tuple[int, str, str]: ...
     async def take_tag_counters(self, org_id: UUID, count: int) -> tuple[int, str, str]: ...
@@ -165,6 +167,8 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
 
-def unit_of_work(pool: asyncpg.Pool) -> UnitOfWork:
-    """PostgreSQL's unit of work over a pool: `async with` keeps one connection for the block."""
-    return PgUnitOfWork(pool)
+def unit_of_work(pool: asyncpg.Pool, apart: asyncpg.Pool | None = None) -> UnitOfWork:
+    """PostgreSQL's unit of work over a pool: `async with` keeps one connection for the block.
+    `apart` is a small pool of its own for the statements that commit at once inside a
+    transaction (the tag counters); without one they run on the unit's own connection."""
+    return PgUnitOfWork(pool, apart)

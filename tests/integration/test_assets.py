@@ -1204,16 +1204,21 @@ async def test_zero_price_and_salvage_are_kept(client: TestClient, tenant: Tenan
     assert cleared["estimated_salvage_value"] == 0
 
 
-async def test_asset_type_id_filter_with_a_malformed_id(client: TestClient, tenant: Tenant) -> None:
+async def test_a_malformed_id_in_a_filter_is_a_400_naming_the_parameter(
+    client: TestClient, tenant: Tenant
+) -> None:
     await new_asset(client, tenant)
-    resp = await client.get("/v1/assets?asset_type_id=not-an-id", headers=tenant.auth())
-    if resp.status == 400:
-        await problem(resp, 400, "VALIDATION_ERROR", "asset_type_id")
-    else:
-        assert resp.status == 200
-        body = await resp.json()
-        assert body["data"] == []
-        assert body["meta"]["total"] == 0
+    for path, parameter in (
+        ("/v1/assets?asset_type_id=not-an-id", "asset_type_id"),
+        ("/v1/assets?asset_type_id={0b4b2c1e-6b5f-4f7e-9d53-2a7c0c1d9e11}", "asset_type_id"),
+        ("/v1/audit-log?asset_id=not-an-id", "asset_id"),
+    ):
+        resp = await client.get(path, headers=tenant.auth())
+        body = await problem(resp, 400, "VALIDATION_ERROR", parameter)
+        assert "must be the id of" in body["errors"][0]["message"], path
+    # A well-formed id that names nothing of the organisation's is a filter matching nothing.
+    resp = await client.get(f"/v1/assets?asset_type_id={uuid.uuid4()}", headers=tenant.auth())
+    assert resp.status == 200 and (await resp.json())["data"] == []
 
 
 async def test_create_writes_exactly_one_event_and_rejects_write_none(

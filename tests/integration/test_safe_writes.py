@@ -274,22 +274,31 @@ async def test_v2_writes_answer_412_in_django_rest_frameworks_shape(
     assert response.status == 204
 
 
+@pytest.mark.parametrize("dialect", ["v1", "v2"])
 async def test_fifty_concurrent_patches_holding_one_etag_make_one_change(
-    client: TestClient, tenant: Tenant, event_tap: TapFactory
+    client: TestClient, tenant: Tenant, event_tap: TapFactory, dialect: str
 ) -> None:
     tap = await event_tap("asset.*")
     asset, held = await created(client, tenant)
-    path = f"/v1/assets/{asset['id']}"
+    path = f"/v1/assets/{asset['id']}" if dialect == "v1" else await v2_path(client, tenant, asset["id"])
+    field = "notes" if dialect == "v1" else "asset_notes"
     answers = await asyncio.gather(
-        *(send(client, tenant, "PATCH", path, {"notes": f"writer {n}"}, If_Match=held) for n in range(50))
+        *(send(client, tenant, "PATCH", path, {field: f"writer {n}"}, If_Match=held) for n in range(50))
     )
     statuses = sorted(response.status for response, _ in answers)
     assert statuses == [200] + [412] * 49
-    (winner,) = [body for response, body in answers if response.status == 200]
-    _, now = await send(client, tenant, "GET", path)
-    assert now["data"]["notes"] == winner["data"]["notes"] and now["data"]["version"] == 2
+    _, now = await send(client, tenant, "GET", f"/v1/assets/{asset['id']}")
+    assert now["data"]["notes"].startswith("writer ") and now["data"]["version"] == 2
     updates = [e for e in await about(tap, asset["id"], client, tenant) if e["type"] == "asset.updated"]
-    assert len(updates) == 1 and updates[0]["data"]["changes"]["notes"]["to"] == winner["data"]["notes"]
+    assert len(updates) == 1 and updates[0]["data"]["changes"]["notes"]["to"] == now["data"]["notes"]
+
+
+async def v2_path(client: TestClient, tenant: Tenant, asset_id: str) -> str:
+    """The v2 path of an asset (by its integer id, from the v2 list of its company)."""
+    _, page = await send(client, tenant, "GET", f"{V2}/asset/?company=1&page_size=100")
+    _, v1 = await send(client, tenant, "GET", f"/v1/assets/{asset_id}")
+    number = next(a["id"] for a in page["results"] if a["asset_tag"] == v1["data"]["asset_tag"])
+    return f"{V2}/asset/{number}/"
 
 
 @pytest.fixture
@@ -309,10 +318,21 @@ async def test_require_if_match_answers_428_to_an_unconditional_write(
         response, body = await send(strict_client, tenant, method, path, sent)
         assert response.status == 428, method
         assert body["code"] == "PRECONDITION_REQUIRED" and "If-Match" in body["detail"]
-    response, body = await send(strict_client, tenant, "PATCH", f"{V2}/asset/{asset['id']}/", {"name": "x"})
-    assert response.status in (404, 428)  # the v2 id is a number: this one need not exist
-    response, body = await send(strict_client, tenant, "PATCH", path, {"name": "x"}, If_Match=current)
+    v2 = await v2_path(strict_client, tenant, asset["id"])
+    for method, sent in (("PATCH", {"name": "x"}), ("PUT", {"name": "x"}), ("DELETE", None)):
+        response, body = await send(strict_client, tenant, method, v2, sent)
+        assert response.status == 428, method
+        assert set(body) == {"detail"} and "If-Match" in body["detail"]
+    response, body = await send(strict_client, tenant, "PUT", "/v1/settings/asset-tag", {"template": "A-NNN"})
+    assert response.status == 428 and body["code"] == "PRECONDITION_REQUIRED"
+    # With a key, a 428 is not kept: the retry with If-Match (and the same key) goes ahead.
+    response, body = await send(strict_client, tenant, "PATCH", path, {"name": "x"}, Idempotency_Key="k428")
+    assert response.status == 428
+    response, body = await send(
+        strict_client, tenant, "PATCH", path, {"name": "x"}, If_Match=current, Idempotency_Key="k428"
+    )
     assert response.status == 200 and body["data"]["name"] == "x"
+    assert "Idempotent-Replayed" not in response.headers
 
 
 # ---------------------------------------------------------------- Idempotency-Key
@@ -506,3 +526,148 @@ async def test_v2_creates_catalog_creates_bulk_changes_and_imports_take_a_key(
     assert other_file.status == 422 and (await other_file.json())["code"] == "IDEMPOTENCY_KEY_REUSED"
     _, listed = await send(client, tenant, "GET", "/v1/assets?q=SN-IMP")
     assert [a["name"] for a in listed["data"]] == ["imported"]
+
+
+async def test_the_asset_tag_template_has_an_etag_and_takes_if_match(
+    client: TestClient, tenant: Tenant
+) -> None:
+    path = "/v1/settings/asset-tag"
+    response, body = await send(client, tenant, "GET", path)
+    first = response.headers["ETag"]
+    assert first.startswith(f'"{tenant.org_id}.1.')
+    response = await client.get(path, headers={**tenant.auth(), "If-None-Match": first})
+    assert response.status == 304
+    response, body = await send(client, tenant, "PUT", path, {"template": "{PREFIX}-NNNNN"}, If_Match=first)
+    assert response.status == 200 and body == {"template": "{PREFIX}-NNNNN"}
+    second = response.headers["ETag"]
+    assert second.startswith(f'"{tenant.org_id}.2.') and second == await etag(client, tenant, path)
+    response, body = await send(client, tenant, "PUT", path, {"template": "X-NNN"}, If_Match=first)
+    assert response.status == 412 and body["code"] == "PRECONDITION_FAILED"
+    assert response.headers["ETag"] == second
+    # The same template again is no change: the same version.
+    response, _ = await send(client, tenant, "PUT", path, {"template": "{PREFIX}-NNNNN"}, If_Match=second)
+    assert response.status == 200 and response.headers["ETag"] == second
+
+
+async def test_a_keyed_delete_deletes_once_and_replays_in_both_dialects(
+    client: TestClient, tenant: Tenant
+) -> None:
+    asset, _ = await created(client, tenant, "v1 delete")
+    path = f"/v1/assets/{asset['id']}"
+    first, body = await send(client, tenant, "DELETE", path, Idempotency_Key="del-v1")
+    again, replay = await send(client, tenant, "DELETE", path, Idempotency_Key="del-v1")
+    assert first.status == again.status == 200 and replay == body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (await send(client, tenant, "GET", path))[0].status == 404
+
+    other, _ = await created(client, tenant, "v2 delete")
+    v2 = await v2_path(client, tenant, other["id"])
+    first, body = await send(client, tenant, "DELETE", v2, Idempotency_Key="del-v2")
+    assert first.status == 204 and body is None
+    assert (await send(client, tenant, "GET", f"/v1/assets/{other['id']}"))[0].status == 404
+    again, body = await send(client, tenant, "DELETE", v2, Idempotency_Key="del-v2")
+    assert again.status == 204 and body is None and again.headers["Idempotent-Replayed"] == "true"
+
+    _, vendor = await send(client, tenant, "POST", f"{V2}/vendor/", {"name": "Gone"})
+    vendor_path = f"{V2}/vendor/{vendor['id']}/"
+    first, _ = await send(client, tenant, "DELETE", vendor_path, Idempotency_Key="del-vendor")
+    again, _ = await send(client, tenant, "DELETE", vendor_path, Idempotency_Key="del-vendor")
+    assert first.status == again.status == 204 and again.headers["Idempotent-Replayed"] == "true"
+    assert (await send(client, tenant, "GET", vendor_path))[0].status == 404
+
+
+async def test_a_stale_write_with_a_key_is_not_kept(client: TestClient, tenant: Tenant) -> None:
+    asset, old = await created(client, tenant)
+    path = f"/v1/assets/{asset['id']}"
+    response, _ = await send(client, tenant, "PATCH", path, {"notes": "meanwhile"})
+    current = response.headers["ETag"]
+    response, _ = await send(
+        client, tenant, "PATCH", path, {"name": "mine"}, If_Match=old, Idempotency_Key="k412"
+    )
+    assert response.status == 412
+    # Read again, the same change with the same key and the current ETag goes ahead.
+    response, body = await send(
+        client, tenant, "PATCH", path, {"name": "mine"}, If_Match=current, Idempotency_Key="k412"
+    )
+    assert response.status == 200 and body["data"]["name"] == "mine"
+
+
+async def test_a_keyed_import_does_not_hold_up_the_organisations_other_creates(
+    client: TestClient, tenant: Tenant, pool: asyncpg.Pool
+) -> None:
+    """A keyed write runs in one transaction; the tag counters it takes commit at once all the
+    same, so the organisation's row is not locked until the import ends."""
+    trigger = f"pause_{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$;
+            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
+            WHEN (NEW.org_id = '{tenant.org_id}' AND NEW.name = 'bulk 0') EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        csv = ("name\n" + "".join(f"bulk {n}\n" for n in range(200))).encode()
+        headers = {**tenant.auth(), "Content-Type": "text/csv", "Idempotency-Key": "hold-1"}
+        upload = asyncio.create_task(client.post("/v1/assets/import", data=csv, headers=headers))
+
+        async def paused() -> bool:
+            return bool(
+                await pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event = 'PgSleep'"
+                )
+            )
+
+        await poll(paused)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        response, _ = await send(client, tenant, "POST", "/v1/assets", {"name": "beside the import"})
+        took = loop.time() - began
+        assert response.status == 201
+        assert not upload.done()  # the import is still in its pause
+        assert took < 1.5, f"the create waited {took:.2f} s for the import"
+        imported = await upload
+        assert imported.status == 200, await imported.text()
+        assert (await imported.json())["data"]["created"] == 200
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
+
+
+async def test_a_key_in_double_quotes_is_a_structured_field_string(
+    client: TestClient, tenant: Tenant
+) -> None:
+    for key in ('""', '"a\\b"', '"with "quote"', '"unterminated'):
+        response = await client.post(
+            "/v1/assets", json={"name": "k"}, headers={**tenant.auth(), "Idempotency-Key": key}
+        )
+        assert response.status == 400, key
+        assert (await response.json())["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_a_keyed_create_and_a_delete_of_its_company_take_turns_without_a_deadlock(
+    client: TestClient, make_tenant: TenantFactory, pool: asyncpg.Pool
+) -> None:
+    tenant = await make_tenant()
+    response, _ = await send(client, tenant, "POST", f"{V2}/company/", {"name": "second"})
+    assert response.status == 201
+    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    before = await pool.fetchval(deadlocks)
+    trigger = f"slow_{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
+            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        create = asyncio.create_task(
+            send(client, tenant, "POST", "/v1/assets", {"name": "x"}, Idempotency_Key="turns")
+        )
+        await asyncio.sleep(0.3)  # the create is in its insert, its tag taken
+        deleted, _ = await send(client, tenant, "DELETE", f"{V2}/company/1/")
+        made, body = await create
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
+    # One after the other: the company goes, and the create that named it is a clean 409.
+    assert deleted.status == 204
+    assert made.status == 409, body
+    assert await pool.fetchval(deadlocks) == before

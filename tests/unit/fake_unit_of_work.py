@@ -27,7 +27,7 @@ from shared.domain.models import ApiToken, Asset, Entry, Organisation, Page
 from shared.domain.queries import AssetFilter, AuditEntry, AuditFilter, CompanyFilter
 from shared.errors import Conflict, TagTaken
 from shared.repositories import catalog as tables
-from shared.repositories.catalog import CatalogTable
+from shared.repositories.catalog import CatalogTable, Lock
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
 
 R = TypeVar("R", bound=Entry)
@@ -104,7 +104,9 @@ class FakeCatalog(_Part):
                 if other["id"] != row["id"] and other["org_id"] == org_id and other.get(key) == row.get(key):
                     raise Conflict(f"Another {table.what} of this organisation already has this {key}.")
 
-    async def get(self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: bool = False) -> R | None:
+    async def get(
+        self, table: CatalogTable[R], org_id: UUID, row_id: UUID, lock: Lock | None = None
+    ) -> R | None:
         row = self._own(table, org_id, row_id)
         return self._record(table, row) if row else None
 
@@ -169,6 +171,9 @@ class FakeCatalog(_Part):
     async def type_codes_taken(self, org_id: UUID, base: str) -> set[str]:
         rows = self._state.table("asset_types").values()
         return {r["code"] for r in rows if r["org_id"] == org_id and r["code"].startswith(base)}
+
+    async def lock_companies(self, org_id: UUID) -> None:
+        return None
 
     async def other_companies(self, org_id: UUID, company_id: UUID) -> int:
         rows = self._state.table("companies").values()
@@ -346,8 +351,14 @@ class FakeOrganisations(_Part):
     async def get(self, org_id: UUID) -> Organisation:
         return self._org(self._state.organisations[org_id])
 
+    async def lock_tag_template(self, org_id: UUID) -> Organisation:
+        return await self.get(org_id)
+
     async def set_tag_template(self, org_id: UUID, template: str) -> None:
-        self._state.organisations[org_id]["tag_template"] = template
+        row = self._state.organisations[org_id]
+        if row["tag_template"] != template:
+            row["tag_template"] = template
+            row["tag_template_version"] = row.get("tag_template_version", 1) + 1
 
     async def next_tag_counter(self, org_id: UUID) -> tuple[int, str, str]:
         row = self._state.organisations[org_id]

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 
@@ -23,10 +22,8 @@ from shared.domain.models import Asset, Principal, Scope
 from shared.domain.queries import AssetFilter
 from shared.errors import StaleVersion
 from shared.services import assets as service
-from shared.services.references import parse_id
 
 TAG = "assets"
-_NO_TYPE = UUID(int=0)  # a filter on an id that cannot exist matches nothing
 
 
 @endpoint(
@@ -41,8 +38,7 @@ _NO_TYPE = UUID(int=0)  # a filter on an id that cannot exist matches nothing
     )
 )
 async def list_assets(request: web.Request, principal: Principal, query: AssetListQuery) -> web.Response:
-    type_id = parse_id(query.asset_type_id) or _NO_TYPE if query.asset_type_id else None
-    flt = AssetFilter(q=query.q, status=query.status, asset_type_id=type_id, kind=query.kind)
+    flt = AssetFilter(q=query.q, status=query.status, asset_type_id=query.asset_type_id, kind=query.kind)
     page = await service.list_assets(request_unit(request), principal.org_id, flt, query.limit, query.offset)
     today = dt.date.today()
     shown = [AssetV1.of(a, today).body() for a in page.items]

@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJson
 from typing_extensions import TypeAliasType
 
 from services.api.schemas.common import (
+    NO_NUL,
+    AssetTypeId,
     Email,
     IsoDate,
     LongText,
@@ -86,10 +88,10 @@ CustomValue = TypeAliasType(
                 "anyOf": [
                     {"type": "integer", "minimum": -CUSTOM_NUMBER_LIMIT, "maximum": CUSTOM_NUMBER_LIMIT - 1},
                     {"type": "number", "minimum": -CUSTOM_NUMBER_LIMIT, "maximum": CUSTOM_NUMBER_LIMIT - 1},
-                    {"type": "string"},
+                    {"type": "string", "pattern": NO_NUL},
                     {"type": "boolean"},
                     {"type": "array", "items": {}},
-                    {"type": "object", "additionalProperties": {}},
+                    {"type": "object", "additionalProperties": {}, "propertyNames": {"pattern": NO_NUL}},
                     {"type": "null"},
                 ],
             }
@@ -126,7 +128,10 @@ CustomFields = Annotated[
     # Validated as above (any JSON, then one walk over its numbers, for one clear message), and
     # documented as CustomValue, which says the same in words where a schema would recurse.
     BeforeValidator(lambda value: value, json_schema_input_type=dict[str, CustomValue]),
-    Field(description="Custom field values.", json_schema_extra={"maxProperties": 200}),
+    Field(
+        description="Custom field values.",
+        json_schema_extra={"maxProperties": 200, "propertyNames": {"pattern": NO_NUL}},
+    ),
 ]
 
 
@@ -198,7 +203,7 @@ class AssetListQuery(PageQuery):
         default=None, description="Case-insensitive match in name, asset tag or serial number."
     )
     status: AssetStatus | None = None
-    asset_type_id: Annotated[str, Field(max_length=64)] | None = None
+    asset_type_id: AssetTypeId | None = None
     kind: AssetKind | None = None
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -35,7 +36,11 @@ WHITE_SPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
-NOT_BLANK = r"[^\s\u0085\ufeff]"
+# No text the API takes may hold U+0000, which PostgreSQL text cannot store (the server answers a
+# 400 naming it): every string of a request says so (services/api/openapi.py adds it to those
+# without a pattern), and every pattern of one excludes it too.
+NO_NUL = r"^[^\u0000]*$"
+NOT_BLANK = r"^[^\u0000]*[^\s\u0085\ufeff\u0000][^\u0000]*$"  # and no NUL, as no text may hold
 
 
 def _stripped(value: str) -> str:
@@ -99,6 +104,26 @@ def iso_parser(kind: type[dt.date]) -> Callable[[Any], Any]:
 IsoDate = Annotated[dt.date, BeforeValidator(iso_parser(dt.date))]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 Phone = Annotated[str, StringConstraints(max_length=64)]
+_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def uuid_text(what: str) -> Callable[[Any], Any]:
+    """The check of a filter's id of an object (`what`: "an asset type"): a UUID as the API writes
+    ids, hyphened (pydantic alone would also take it braced, as a URN or without its hyphens).
+    Anything else is a 400 naming the parameter, not a filter that matches nothing."""
+
+    def checked(value: Any) -> Any:
+        if isinstance(value, str) and not _UUID_TEXT.match(value):
+            raise ValueError(f"must be the id of {what}, such as 0b4b2c1e-6b5f-4f7e-9d53-2a7c0c1d9e11")
+        return value
+
+    return checked
+
+
+AssetTypeId = Annotated[UUID, BeforeValidator(uuid_text("an asset type"))]
+AssetIdFilter = Annotated[UUID, BeforeValidator(uuid_text("an asset"))]
+
+
 ObjectId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),

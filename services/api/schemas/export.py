@@ -1,27 +1,12 @@
 """The query of /v1/assets/export."""
 
-import re
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import Field, WithJsonSchema
 
-from services.api.schemas.common import Query
+from services.api.schemas.common import AssetTypeId, Query
 from shared.asset_columns import ExportFormat
 from shared.domain.models import AssetKind, AssetStatus
-
-_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def _uuid_text(value: Any) -> Any:
-    """An id as the API writes it (pydantic alone would also take it braced, as a URN or without
-    its hyphens)."""
-    if isinstance(value, str) and not _UUID_TEXT.match(value):
-        raise ValueError("must be the id of an asset type, such as 0b4b2c1e-6b5f-4f7e-9d53-2a7c0c1d9e11")
-    return value
-
-
-AssetTypeId = Annotated[UUID, BeforeValidator(_uuid_text)]
 
 
 class ExportQuery(Query):

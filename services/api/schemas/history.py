@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
-from services.api.schemas.common import IsoDate, Query, iso_parser
+from services.api.schemas.common import AssetIdFilter, IsoDate, Query, iso_parser
 from shared.asset_v1 import MoneyOut
 from shared.domain.depreciation import Period
 from shared.domain.models import DepreciationSchedule
@@ -25,7 +25,7 @@ class HistoryQuery(Query):
 
 
 class AuditQuery(HistoryQuery):
-    asset_id: Annotated[str, Field(max_length=64)] | None = None
+    asset_id: AssetIdFilter | None = None
     action: Literal["created", "updated", "deleted"] | None = None
     actor: Annotated[str, Field(max_length=200, description="A token's id or name.")] | None = None
     since: QueryAware | None = Field(default=None, description="Entries at or after (ISO 8601 with offset).")

@@ -9,7 +9,7 @@ from uuid import UUID
 from shared.domain.models import Entry, Page
 from shared.domain.versions import Expected, check_expected
 from shared.errors import NotFound
-from shared.repositories.catalog import CatalogTable
+from shared.repositories.catalog import CatalogTable, Lock
 from shared.services.references import parse_id, resolve_reference
 from shared.services.unit_of_work import UnitOfWork
 
@@ -52,8 +52,12 @@ class Catalog(Generic[R]):
     def _check(self, entry: R) -> None:
         """A rule over the row as written (so that a change of one field is held against the others)."""
 
+    async def _before_lock(self, uow: UnitOfWork, org_id: UUID) -> None:
+        """What a delete locks before the row (inside its transaction), so that every
+        transaction takes the same locks in the same order."""
+
     async def _before_delete(self, uow: UnitOfWork, org_id: UUID, row_id: UUID) -> None:
-        """A rule that can refuse a delete (inside its transaction)."""
+        """A rule that can refuse a delete (inside its transaction, the row locked)."""
 
     # The use cases.
 
@@ -90,7 +94,7 @@ class Catalog(Generic[R]):
         """Change some fields; its version counts the change (none when nothing differs). With
         `expected` (If-Match), StaleVersion unless the locked row is at that version."""
         async with uow.transaction():
-            current = await self._locked(uow, org_id, entry_id, expected)
+            current = await self._locked(uow, org_id, entry_id, expected, "change")
             await uow.catalog.update(
                 self.table, org_id, current.id, await self._resolved(uow, org_id, values)
             )
@@ -104,17 +108,18 @@ class Catalog(Generic[R]):
         self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, expected: Expected | None = None
     ) -> None:
         async with uow.transaction():
-            current = await self._locked(uow, org_id, entry_id, expected)
+            await self._before_lock(uow, org_id)
+            current = await self._locked(uow, org_id, entry_id, expected, "delete")
             await self._before_delete(uow, org_id, current.id)
             if not await uow.catalog.delete(self.table, org_id, current.id):
                 raise self._not_found(entry_id)
 
     async def _locked(
-        self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, expected: Expected | None
+        self, uow: UnitOfWork, org_id: UUID, entry_id: str | int, expected: Expected | None, lock: Lock
     ) -> R:
         """The row, locked until the transaction ends and held against `expected`."""
         row_id = await self._row_id(uow, org_id, entry_id)
-        current = await uow.catalog.get(self.table, org_id, row_id, lock=True) if row_id else None
+        current = await uow.catalog.get(self.table, org_id, row_id, lock) if row_id else None
         if current is None:
             raise self._not_found(entry_id)
         check_expected(expected, current.id, current.version, current)
