@@ -24,6 +24,7 @@ from shared.services import organisations
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_exchange
+from tests.schemathesis_defaults import schemathesis_defaults  # noqa: F401  (an autouse fixture)
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -38,6 +39,11 @@ _NO_SERVICES = (
     "amqp://guest:guest@127.0.0.1:5672/), or run them where a Docker engine answers so that "
     "testcontainers can start both."
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `run_last` run after all the others (one reads what ran beside them)."""
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
 
 
 def _docker_answers() -> bool:

@@ -96,6 +96,35 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 # "\u0000", no NUL at all). Raw NUL bytes are not valid JSON and fail parsing anyway.
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
+NUL_RULE = "must not contain NUL (\\u0000)"
+
+
+def _nul_places(raw: bytes) -> list[str]:
+    """Where the body's NULs are, each named as a field is (`custom_fields.specs[2]`; a member's
+    name that holds one is named too); `body` when the body is not JSON at all."""
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return ["body"]
+    places: list[str] = []
+
+    def walk(value: Any, place: str) -> None:
+        if isinstance(value, str) and "\0" in value:
+            places.append(place or "body")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                inner = f"{place}.{key}" if place else key
+                if "\0" in key:
+                    places.append(inner.replace("\0", "\\u0000"))
+                walk(item, inner.replace("\0", "\\u0000"))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{place}[{index}]")
+
+    walk(found, "")
+    return list(dict.fromkeys(places)) or ["body"]
+
+
 # What aiohttp itself decodes (brotli only with a package this service does not install).
 BODY_ENCODINGS = frozenset({"identity", "gzip", "deflate"})
 
@@ -133,7 +162,7 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if not raw.strip():
         raise bad_request([FieldProblem("body", "is empty; send a JSON object")], "The body")
     if _ESCAPED_NUL.search(raw):  # PostgreSQL text cannot hold NUL
-        raise bad_request([FieldProblem("body", "strings must not contain NUL (\\u0000)")], "The body")
+        raise bad_request([FieldProblem(place, NUL_RULE) for place in _nul_places(raw)], "The body")
     try:
         body = model.model_validate_json(raw)
     except ValidationError as exc:

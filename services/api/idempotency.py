@@ -28,11 +28,11 @@ from shared.services.unit_of_work import UnitOfWork
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# 1 to 255 visible ASCII characters, bare (not starting with a double quote), or as a structured
-# field string: the same in double quotes, without `"` and `\` (the draft's own form).
-_BARE = re.compile(r"^[!#-~][!-~]{0,254}$")
-_QUOTED = re.compile(r'^"([!#-\[\]-~]{1,255})"$')
-KEY_PATTERN = r'^[!#-~][!-~]{0,254}$|^"[!#-\[\]-~]{1,255}"$'
+# 1 to 255 visible ASCII characters. One that is a structured field string (the draft's own form:
+# in double quotes, without `"` or `\` inside) names the key within the quotes.
+KEY_PATTERN = r"^[!-~]{1,255}$"
+_KEY = re.compile(KEY_PATTERN)
+_QUOTED = re.compile(r'^"([!#-\[\]-~]+)"$')
 # The answers that are about the caller, the moment or the object's state rather than the
 # request: never kept.
 _NOT_KEPT = frozenset({401, 403, 408, 412, 428, 429})
@@ -43,8 +43,9 @@ Run = Callable[[], Awaitable[web.StreamResponse]]
 
 
 def key_of(request: web.Request) -> str | None:
-    """The request's Idempotency-Key, if it is a write that sent one; 400 for a bad one. The key
-    may be sent bare or as a structured-field string (in double quotes), as the draft writes it."""
+    """The request's Idempotency-Key, if it is a write that sent one; 400 for a bad one. A key
+    sent as a structured-field string (in double quotes), as the draft writes it, is the text
+    within the quotes; any other is taken as it is."""
     if request.method not in WRITE_METHODS:
         return None
     given = request.headers.getall(HEADER, None)
@@ -53,11 +54,10 @@ def key_of(request: web.Request) -> str | None:
     if len(given) > 1:
         raise _bad_key("is sent more than once")
     key = given[0]
-    if quoted := _QUOTED.match(key):
-        return quoted.group(1)
-    if key.startswith('"') or not _BARE.match(key):
-        raise _bad_key("must be 1 to 255 visible ASCII characters, bare or in double quotes")
-    return key
+    if not _KEY.match(key):
+        raise _bad_key("must be 1 to 255 visible ASCII characters")
+    quoted = _QUOTED.match(key)
+    return quoted.group(1) if quoted else key
 
 
 def _bad_key(reason: str) -> ApiError:

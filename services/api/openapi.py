@@ -10,6 +10,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from services.api.endpoint import Endpoint, endpoint_of
+from services.api.idempotency import KEY_PATTERN
 from services.api.problems import ProblemDocument
 from services.api.schemas.common import NO_NUL
 from services.api.v2.schemas import Detail, FieldMessages
@@ -79,14 +80,15 @@ _IDEMPOTENCY_KEY = {
     "IDEMPOTENCY_TTL_HOURS (24 by default); a repeat with the same method, path, query and body gets "
     "that answer again with `Idempotent-Replayed: true`. Answers of 5xx, 401, 403, 408, 412, 428 and "
     "429 are not kept, nor those given before the key is looked at (a body too large or not what its "
-    'encoding says). 1 to 255 visible ASCII characters, bare, or in double quotes without `"` or '
-    "`\\` inside. Whether a key was used "
-    "before, and for which request, is state: a key sent again with another request is a 422.",
+    "encoding says). 1 to 255 visible ASCII characters; a structured-field string (in double quotes, "
+    'without `"` or `\\` inside, as the draft writes it) names the key within the quotes. Whether a '
+    "key was used before, and for which request, is state: a key sent again with another request is "
+    "a 422.",
     "schema": {
         "type": "string",
         "minLength": 1,
-        "maxLength": 257,
-        "pattern": '^[!-~]{1,255}$|^"[!-~]{1,255}"$',
+        "maxLength": 255,
+        "pattern": KEY_PATTERN,
     },
 }
 _IF_MATCH = {

@@ -78,7 +78,7 @@ _CUSTOM_FIELD = re.compile(
     r"^is not a field of the asset's custom form \(its fields: .*\)$|^must be [\w ()-]+ or null$", re.DOTALL
 )
 _DATES_IN_ORDER = re.compile(r"^must not be before start_date \(\d{4}-\d{2}-\d{2}\)$")
-_NUL = "strings must not contain NUL (\\u0000)"
+_NUL = "must not contain NUL (\\u0000)"
 _NUMBER_OUT_OF_RANGE = re.compile(r"^holds a number out of range at .+: numbers must be finite", re.DOTALL)
 _SAME_ASSET = re.compile(r"^names the same asset as data\[\d+\]$")
 _NUL_IN_QUERY = "must not contain NUL characters"
@@ -433,7 +433,7 @@ def test_false_positive_filter_is_narrow() -> None:
     assert false_positive(rejected, 400, b'{"vendor": ["no vendor with id 7 in this organisation"]}')
     cursor = {"errors": [{"field": "cursor", "message": "is not a cursor this API gave out"}]}
     assert false_positive(rejected, 400, json.dumps(cursor).encode())
-    nul = {"errors": [{"field": "body", "message": "strings must not contain NUL (\\u0000)"}]}
+    nul = {"errors": [{"field": "custom_fields.a[0]", "message": "must not contain NUL (\\u0000)"}]}
     assert false_positive(rejected, 400, json.dumps(nul).encode())
     assert false_positive(rejected, 400, b'{"fields": ["field names must be unique"]}')
     unknown_field = "is not a field of the asset's custom form (its fields: none)"

@@ -1125,13 +1125,16 @@ async def test_text_limits_and_nul_characters(client: TestClient, tenant: Tenant
         await problem(resp, 400, "VALIDATION_ERROR", field)
         assert await snapshot(client, tenant) == before
     before = await snapshot(client, tenant)
-    for body in (
-        {"name": "a\u0000b"},
-        {"name": "x", "notes": "a\u0000"},
-        {"name": "x", "custom_fields": {"k": "\u0000"}},
+    for body, place in (
+        ({"name": "a\u0000b"}, "name"),
+        ({"name": "x", "notes": "a\u0000"}, "notes"),
+        ({"name": "x", "custom_fields": {"k": "\u0000"}}, "custom_fields.k"),
+        ({"name": "x", "custom_fields": {"k": ["a", {"deep": "b\u0000"}]}}, "custom_fields.k[1].deep"),
+        ({"name": "x", "custom_fields": {"\u0000": 1}}, "custom_fields.\\u0000"),
     ):
         resp = await post(client, tenant, "/v1/assets", body)
-        await problem(resp, 400, "VALIDATION_ERROR")
+        found = await problem(resp, 400, "VALIDATION_ERROR", place)
+        assert found["errors"] == [{"field": place, "message": "must not contain NUL (\\u0000)"}]
     assert await snapshot(client, tenant) == before
     # A backslash followed by "u0000" is text, not NUL (its JSON is C:\\u0000dir).
     path = await new_asset(client, tenant, notes="C:\\u0000dir")

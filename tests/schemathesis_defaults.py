@@ -1,0 +1,158 @@
+"""Schemathesis as a user runs it, beside the rest of the suite.
+
+`schemathesis run <api>/openapi.json --checks all`, every other setting at its default (all
+phases, 100 examples an operation, a random seed), against an `assetflow api` process of its own
+with a database, broker names and a token of its own. It takes about as long as a third of the
+suite, so the session starts it at its first test (`schemathesis_defaults`, an autouse fixture of
+tests/conftest.py) and tests/contract/test_schemathesis_defaults.py, which the session runs last,
+reads what it found.
+"""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.db import create_pool, with_database
+from shared.migrate import migrate_database
+from shared.services import organisations
+from shared.services.unit_of_work import unit_of_work
+
+# The test that reads the run; without it in the session, nothing is started.
+TEST_NAME = "test_schemathesis_with_default_settings_finds_only_what_the_readme_lists"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class DefaultRun:
+    """The schemathesis process and where it writes."""
+
+    process: subprocess.Popen[bytes]
+    log: Path  # what it prints
+    report: Path  # its JSON run report
+    events: Path  # its NDJSON events: every case, check and answer in full
+    started: float
+
+    async def finished(self, timeout: float) -> int:
+        """Wait (without blocking the loop) for the run to end; its exit code."""
+        deadline = time.monotonic() + timeout
+        while (code := self.process.poll()) is None:
+            if time.monotonic() > deadline:
+                self.process.kill()
+                raise AssertionError(f"schemathesis did not finish within {timeout} s; see {self.log}")
+            await asyncio.sleep(0.5)
+        return code
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _served(port: int, api: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise AssertionError(f"the api for the default schemathesis run exited with {api.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the api for the default schemathesis run did not listen within {timeout} s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def schemathesis_defaults(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DefaultRun | None]:
+    if not any(item.name == TEST_NAME for item in request.session.items):
+        yield None  # and a session without the test needs no services for it
+        return
+    from tests.conftest import delete_broker_names, drop_database
+
+    postgres_server_url: str = request.getfixturevalue("postgres_server_url")
+    amqp_url: str = request.getfixturevalue("amqp_url")
+
+    name = f"assetflow_stdefaults_{uuid.uuid4().hex[:10]}"
+    prefix = f"assetflow-stdefaults-{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(postgres_server_url, name)
+    await migrate_database(url)
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        await organisations.create_organisation(unit_of_work(pool), "schemathesis")
+        _, token = await organisations.create_token(
+            unit_of_work(pool), "schemathesis", ["assets:read", "assets:write"]
+        )
+    finally:
+        await pool.close()
+    folder = tmp_path_factory.mktemp("schemathesis-defaults")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AMQP_URL": amqp_url,
+        "EVENTS_PREFIX": prefix,
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "RATE_LIMIT_ENABLED": "false",  # schemathesis sends thousands of requests a minute
+    }
+    api_command = [str(BIN / "assetflow"), "api"]
+    with (folder / "api.log").open("wb") as api_log:
+        # Started, not waited for: it serves until the session ends.
+        api = subprocess.Popen(api_command, env=env, stdout=api_log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
+    run: DefaultRun | None = None
+    try:
+        await _served(port, api)
+        log, report, events = folder / "run.log", folder / "run.json", folder / "events.ndjson"
+        with log.open("wb") as out:
+            command = [
+                str(BIN / "schemathesis"),
+                "run",
+                f"http://127.0.0.1:{port}/openapi.json",
+                "--checks",
+                "all",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--report",
+                "json,ndjson",
+                "--report-json-path",
+                str(report),
+                "--report-ndjson-path",
+                str(events),
+                "--output-sanitize",
+                "false",
+                "--no-color",
+            ]
+            # Started, not waited for: it runs beside the suite, and the last test waits for it.
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)  # noqa: ASYNC220
+        run = DefaultRun(process, log, report, events, time.monotonic())
+        yield run
+    finally:
+        if run is not None and run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+        api.terminate()
+        try:
+            api.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            api.wait()
+        await drop_database(postgres_server_url, name)
+        await delete_broker_names(amqp_url, prefix)
