@@ -178,6 +178,54 @@ def _error_content(dialect: str, status: int) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _REF.format(model="Detail")}}}
 
 
+# The members that name another object of the organisation, in either dialect.
+_REFERENCES = frozenset(
+    "asset_type_id model_id assigned_to company_id contract_id business_unit_id custom_form_id "
+    "warranty_provider_id support_provider_id attached_supplier_id manufacturer_id vendor_id "
+    "company contract category asset_owner business_unit warranty_provider support_provider "
+    "attached_supplier vendor".split()
+)
+
+
+def _members(model: type[BaseModel]) -> set[str]:
+    """Every member name of a model's schema, nested ones included."""
+    schema = model.model_json_schema()
+    names: set[str] = set()
+    for part in (schema, *schema.get("$defs", {}).values()):
+        names |= set(part.get("properties", {}))
+    return names
+
+
+def _unstated_rules(spec: Endpoint) -> list[str]:
+    """The operation's rules that depend on data or on other members, which no schema states."""
+    rules = []
+    body = _members(spec.body) if spec.body is not None else set()
+    query = _members(spec.query) if spec.query is not None else set()
+    if named := sorted(body & _REFERENCES):
+        shown = ", ".join(f"`{name}`" for name in named[:3]) + (", …" if len(named) > 3 else "")
+        rules.append(
+            f"An id of another object ({shown}) must name an object of this organisation; any other "
+            "is a 400 naming the member."
+        )
+    if body & {"custom_fields", "template"}:
+        rules.append(
+            "Custom fields hold only the fields of the asset's custom form, each of its type; their "
+            "numbers (finite, 64-bit) and strings (no NUL) are checked at every depth, though the "
+            "schema spells out one level."
+        )
+    if "fields" in body and spec.tag in ("custom-forms", "v2: custom_form_template"):
+        rules.append("The names of a form's fields are unique.")
+    if {"start_date", "end_date"} <= body:
+        rules.append(
+            "`end_date` is not before `start_date` (a change of one is held against the stored other)."
+        )
+    if "cursor" in query:
+        rules.append("`cursor` is one this API gave out (`meta.next_cursor`): cursors are opaque.")
+    if "custom_form_value" in query:
+        rules.append("`custom_form_value` needs `custom_form_name` beside it.")
+    return rules
+
+
 def _conditions(spec: Endpoint, method: str, op: dict[str, Any]) -> None:
     """The headers and answers of ETags, conditional requests and idempotency keys."""
     params = op.setdefault("parameters", [])
@@ -225,8 +273,10 @@ def _operation(spec: Endpoint, method: str, path: str, refs: dict[Any, Any]) -> 
         "tags": [spec.tag],
         "operationId": re.sub(r"\W+", "_", f"{spec.summary}_{path}").strip("_").lower(),
     }
-    if spec.description:
-        op["description"] = spec.description
+    rules = _unstated_rules(spec)
+    if spec.description or rules:
+        unstated = " ".join(rules)
+        op["description"] = f"{spec.description or ''}\n\n{unstated}".strip() if rules else spec.description
     id_schema = {"type": "integer", "minimum": 0} if spec.dialect == "v2" else {"type": "string"}
     params = [
         {"name": p, "in": "path", "required": True, "schema": id_schema} for p in _PATH_PARAM.findall(path)
