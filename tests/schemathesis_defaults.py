@@ -4,12 +4,13 @@
 phases, 100 examples an operation, a random seed), against an `assetflow api` process of its own
 with a database, broker names and a token of its own. It takes about as long as a third of the
 suite, so the session starts it at its first test (`schemathesis_defaults`, an autouse fixture of
-tests/conftest.py) and tests/contract/test_schemathesis_defaults.py, which the session runs last,
-reads what it found.
+tests/conftest.py), at the lowest CPU priority, and tests/contract/test_schemathesis_defaults.py,
+which the session runs last, reads what it found.
 """
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from shared.services.unit_of_work import unit_of_work
 # The test that reads the run; without it in the session, nothing is started.
 TEST_NAME = "test_schemathesis_with_default_settings_finds_only_what_the_readme_lists"
 BIN = Path(sys.executable).parent
+_NICE = ["nice", "-n", "19"] if shutil.which("nice") else []
 
 
 @dataclass
@@ -112,8 +114,10 @@ async def schemathesis_defaults(
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
         "RATE_LIMIT_ENABLED": "false",  # schemathesis sends thousands of requests a minute
+        "LOG_LEVEL": "WARNING",  # not a line per request
     }
-    api_command = [str(BIN / "assetflow"), "api"]
+    # Both processes run at the lowest priority: on the suite's spare time, not in its way.
+    api_command = [*_NICE, str(BIN / "assetflow"), "api"]
     with (folder / "api.log").open("wb") as api_log:
         # Started, not waited for: it serves until the session ends.
         api = subprocess.Popen(api_command, env=env, stdout=api_log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
@@ -123,6 +127,7 @@ async def schemathesis_defaults(
         log, report, events = folder / "run.log", folder / "run.json", folder / "events.ndjson"
         with log.open("wb") as out:
             command = [
+                *_NICE,
                 str(BIN / "schemathesis"),
                 "run",
                 f"http://127.0.0.1:{port}/openapi.json",
