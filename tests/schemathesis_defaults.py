@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -38,15 +39,17 @@ _NICE = ["nice", "-n", "19"] if shutil.which("nice") else []
 class DefaultRun:
     """The schemathesis process and where it writes."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     log: Path  # what it prints
     report: Path  # its JSON run report
     events: Path  # its NDJSON events: every case, check and answer in full
     started: float
+    problem: str | None = None  # why it could not be set up (the test that reads it fails)
 
     async def finished(self, timeout: float) -> int:
         """Wait (without blocking the loop) for the run to end; its exit code."""
         deadline = time.monotonic() + timeout
+        assert self.process is not None
         while (code := self.process.poll()) is None:
             if time.monotonic() > deadline:
                 self.process.kill()
@@ -61,18 +64,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _served(port: int, api: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+async def _served(port: int, token: str, api: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Wait until this api answers the token: a list of assets, 200 (not some other listener)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if api.poll() is not None:
-            raise AssertionError(f"the api for the default schemathesis run exited with {api.returncode}")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if api.poll() is not None:
+                raise RuntimeError(f"the api for the default schemathesis run exited with {api.returncode}")
+            try:
+                url = f"http://127.0.0.1:{port}/v1/assets"
+                async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
             await asyncio.sleep(0.2)
-    raise AssertionError(f"the api for the default schemathesis run did not listen within {timeout} s")
+    raise RuntimeError(f"the api for the default schemathesis run did not answer within {timeout} s")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,75 +96,84 @@ async def schemathesis_defaults(
 
     name = f"assetflow_stdefaults_{uuid.uuid4().hex[:10]}"
     prefix = f"assetflow-stdefaults-{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(postgres_server_url, name)
-    await migrate_database(url)
-    pool = await create_pool(url, min_size=1, max_size=2)
-    try:
-        await organisations.create_organisation(unit_of_work(pool), "schemathesis")
-        _, token = await organisations.create_token(
-            unit_of_work(pool), "schemathesis", ["assets:read", "assets:write"]
-        )
-    finally:
-        await pool.close()
     folder = tmp_path_factory.mktemp("schemathesis-defaults")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "AMQP_URL": amqp_url,
-        "EVENTS_PREFIX": prefix,
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "RATE_LIMIT_ENABLED": "false",  # schemathesis sends thousands of requests a minute
-        "LOG_LEVEL": "WARNING",  # not a line per request
-    }
-    # Both processes run at the lowest priority: on the suite's spare time, not in its way.
-    api_command = [*_NICE, str(BIN / "assetflow"), "api"]
-    with (folder / "api.log").open("wb") as api_log:
-        # Started, not waited for: it serves until the session ends.
-        api = subprocess.Popen(api_command, env=env, stdout=api_log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
-    run: DefaultRun | None = None
+    log, report, events = folder / "run.log", folder / "run.json", folder / "events.ndjson"
+    run = DefaultRun(None, log, report, events, time.monotonic())
+    api: subprocess.Popen[bytes] | None = None
+    made = False
     try:
-        await _served(port, api)
-        log, report, events = folder / "run.log", folder / "run.json", folder / "events.ndjson"
+        admin = await asyncpg.connect(postgres_server_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            made = True
+        finally:
+            await admin.close()
+        url = with_database(postgres_server_url, name)
+        await migrate_database(url)
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            await organisations.create_organisation(unit_of_work(pool), "schemathesis")
+            _, token = await organisations.create_token(
+                unit_of_work(pool), "schemathesis", ["assets:read", "assets:write"]
+            )
+        finally:
+            await pool.close()
+        port = _free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "AMQP_URL": amqp_url,
+            "EVENTS_PREFIX": prefix,
+            "API_HOST": "127.0.0.1",
+            "API_PORT": str(port),
+            "RATE_LIMIT_ENABLED": "false",  # schemathesis sends thousands of requests a minute
+            "LOG_LEVEL": "WARNING",  # not a line per request
+        }
+        # Both processes run at the lowest priority: on the suite's spare time, not in its way.
+        api_command = [*_NICE, str(BIN / "assetflow"), "api"]
+        with (folder / "api.log").open("wb") as api_log:
+            # Started, not waited for: it serves until the session ends.
+            api = subprocess.Popen(api_command, env=env, stdout=api_log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
+        await _served(port, token, api)
+        command = [
+            *_NICE,
+            str(BIN / "schemathesis"),
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--checks",
+            "all",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--report",
+            "json,ndjson",
+            "--report-json-path",
+            str(report),
+            "--report-ndjson-path",
+            str(events),
+            "--output-sanitize",
+            "false",
+            "--no-color",
+        ]
         with log.open("wb") as out:
-            command = [
-                *_NICE,
-                str(BIN / "schemathesis"),
-                "run",
-                f"http://127.0.0.1:{port}/openapi.json",
-                "--checks",
-                "all",
-                "-H",
-                f"Authorization: Bearer {token}",
-                "--report",
-                "json,ndjson",
-                "--report-json-path",
-                str(report),
-                "--report-ndjson-path",
-                str(events),
-                "--output-sanitize",
-                "false",
-                "--no-color",
-            ]
             # Started, not waited for: it runs beside the suite, and the last test waits for it.
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)  # noqa: ASYNC220
-        run = DefaultRun(process, log, report, events, time.monotonic())
+            run.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)  # noqa: ASYNC220
+    except Exception as exc:  # the test that reads the run says why; the other tests go on
+        run.problem = f"the default schemathesis run could not start: {exc!r}"
+    try:
         yield run
     finally:
-        if run is not None and run.process.poll() is None:
+        if run.process is not None and run.process.poll() is None:
             run.process.kill()
             run.process.wait()
-        api.terminate()
+        if api is not None:
+            api.terminate()
+            try:
+                api.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                api.kill()
+                api.wait()
         try:
-            api.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            api.kill()
-            api.wait()
-        await drop_database(postgres_server_url, name)
-        await delete_broker_names(amqp_url, prefix)
+            if made:
+                await drop_database(postgres_server_url, name)
+        finally:
+            await delete_broker_names(amqp_url, prefix)

@@ -207,7 +207,7 @@ def _unstated_rules(spec: Endpoint) -> list[str]:
             f"An id of another object ({shown}) must name an object of this organisation; any other "
             "is a 400 naming the member."
         )
-    if body & {"custom_fields", "template"}:
+    if "custom_fields" in body or ("template" in body and spec.tag == "v2: asset"):
         rules.append(
             "Custom fields hold only the fields of the asset's custom form, each of its type; their "
             "numbers (finite, 64-bit) and strings (no NUL) are checked at every depth, though the "
@@ -215,6 +215,11 @@ def _unstated_rules(spec: Endpoint) -> list[str]:
         )
     if "fields" in body and spec.tag in ("custom-forms", "v2: custom_form_template"):
         rules.append("The names of a form's fields are unique.")
+    if "depreciation_schedule" in body:
+        rules.append(
+            "A depreciation schedule ends by 9999-12-31: a purchase or service start date too late "
+            "for the asset's schedule is a 400 naming the date."
+        )
     if {"start_date", "end_date"} <= body:
         rules.append(
             "`end_date` is not before `start_date` (a change of one is held against the stored other)."

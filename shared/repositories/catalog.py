@@ -278,10 +278,14 @@ class CatalogRepository:
         return set(codes)
 
     async def lock_companies(self, org_id: UUID) -> None:
-        """Hold the organisation's row until the transaction ends, so that deletes of its
-        companies take turns (taken before the company's own row, in every such transaction)."""
+        """Make the deletes of the organisation's companies take turns until the transaction ends
+        (taken before the company's own row). A lock of its own, not the organisation's row: every
+        keyed write and every create takes that row's key-share lock last (its foreign keys), and
+        would wait on a delete that waits on it."""
         async with self._db.connection() as conn:
-            await conn.execute("SELECT 1 FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"company-deletes:{org_id}"
+            )
 
     async def other_companies(self, org_id: UUID, company_id: UUID) -> int:
         """How many companies the organisation has besides this one (under lock_companies)."""

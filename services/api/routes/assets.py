@@ -132,7 +132,8 @@ async def delete_asset(request: web.Request, principal: Principal) -> web.Respon
             "Up to 1,000 assets' changes, each `{id, <fields>}` as a PATCH of one asset takes them, "
             "made all or nothing in one transaction: any bad item and nothing changes, the error "
             "naming the item (`data[3].purchase_price`). Each asset that changes gets its own "
-            "`asset.updated` event and audit entry. The answer holds the assets in the order sent."
+            "`asset.updated` event and audit entry. The answer holds the assets in the order sent. "
+            "Each item names a different asset."
         ),
     )
 )

@@ -145,11 +145,12 @@ class RelatedRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Annotated[int, Field(ge=1, le=MAX_ID)]
-    name: Any = Field(default=None, description="Ignored.")
-    number: Any = Field(default=None, description="Ignored (a contract's).")
-    subcategory: Any = Field(default=None, description="Ignored (a category's).")
-    email: Any = Field(default=None, description="Ignored (an owner's).")
-    phone_number: Any = Field(default=None, description="Ignored (an owner's).")
+    # Text or null, as a read shows them (so that the document can say they hold no NUL).
+    name: str | None = Field(default=None, description="Ignored.")
+    number: str | None = Field(default=None, description="Ignored (a contract's).")
+    subcategory: str | None = Field(default=None, description="Ignored (a category's).")
+    email: str | None = Field(default=None, description="Ignored (an owner's).")
+    phone_number: str | None = Field(default=None, description="Ignored (an owner's).")
 
 
 class UsageStatusRef(BaseModel):
@@ -159,7 +160,7 @@ class UsageStatusRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Annotated[int, Field(ge=1, le=len(AssetStatus))]
-    name: Any = Field(default=None, description="Ignored.")
+    name: str | None = Field(default=None, description="Ignored.")
 
 
 def _id_of(nested: type[BaseModel]) -> Callable[[Any], Any]:

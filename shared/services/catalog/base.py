@@ -53,8 +53,7 @@ class Catalog(Generic[R]):
         """A rule over the row as written (so that a change of one field is held against the others)."""
 
     async def _before_lock(self, uow: UnitOfWork, org_id: UUID) -> None:
-        """What a delete locks before the row (inside its transaction), so that every
-        transaction takes the same locks in the same order."""
+        """What a delete locks before the row (inside its transaction)."""
 
     async def _before_delete(self, uow: UnitOfWork, org_id: UUID, row_id: UUID) -> None:
         """A rule that can refuse a delete (inside its transaction, the row locked)."""
