@@ -673,3 +673,33 @@ async def test_a_keyed_create_and_a_delete_of_its_company_take_turns_without_a_d
     assert deleted.status == 204
     assert made.status == 409, body
     assert await pool.fetchval(deadlocks) == before
+
+
+async def test_a_keyed_change_of_a_company_and_its_delete_take_turns_without_a_deadlock(
+    client: TestClient, make_tenant: TenantFactory, pool: asyncpg.Pool
+) -> None:
+    tenant = await make_tenant()
+    _, second = await send(client, tenant, "POST", f"{V2}/company/", {"name": "second"})
+    path = f"{V2}/company/{second['id']}/"
+    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    before = await pool.fetchval(deadlocks)
+    trigger = f"slow_{uuid.uuid4().hex[:8]}"
+    # The change holds the company's row a second before it keeps its key's answer.
+    await pool.execute(
+        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+            CREATE TRIGGER {trigger} BEFORE UPDATE ON companies FOR EACH ROW
+            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
+    )
+    try:
+        change = asyncio.create_task(
+            send(client, tenant, "PATCH", path, {"name": "renamed"}, Idempotency_Key="co")
+        )
+        await asyncio.sleep(0.3)
+        deleted, _ = await send(client, tenant, "DELETE", path)
+        changed, body = await change
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON companies; DROP FUNCTION {trigger}();")
+    assert changed.status == 200 and body["name"] == "renamed"
+    assert deleted.status == 204
+    assert await pool.fetchval(deadlocks) == before
