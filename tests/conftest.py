@@ -2,6 +2,7 @@
 real app, the real worker, tenants, and taps on the event stream."""
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -346,3 +347,22 @@ async def fresh_database(postgres_server_url: str) -> AsyncIterator[str]:
         await admin.close()
     yield with_database(postgres_server_url, name)
     await drop_database(postgres_server_url, name)
+
+
+@contextlib.asynccontextmanager
+async def row_trigger(
+    pool: asyncpg.Pool, table: str, event: str, when: str, body: str
+) -> AsyncIterator[None]:
+    """A BEFORE `event` trigger on `table` for the rows `when` names (SQL over NEW), running `body`
+    (PL/pgSQL: `PERFORM pg_sleep(1); RETURN NEW;` slows a write down, `RAISE EXCEPTION …` makes it
+    fail), until the block ends."""
+    name = f"test_{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$;
+            CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW
+            WHEN ({when}) EXECUTE FUNCTION {name}();"""
+    )
+    try:
+        yield
+    finally:
+        await pool.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();")

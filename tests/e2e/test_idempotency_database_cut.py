@@ -2,7 +2,6 @@
 and its write is undone with it, so the retry with the same key runs, once."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
 from shared.settings import SecretUrl, Settings
-from tests.conftest import TenantFactory, poll
+from tests.conftest import TenantFactory, poll, row_trigger
 from tests.e2e.tcp_proxy import TcpProxy
 
 
@@ -37,17 +36,11 @@ async def test_a_write_cut_off_from_the_database_is_not_kept_and_runs_again(
 ) -> None:
     tenant = await make_tenant()
     cut_off = settings.model_copy(update={"database_url": SecretUrl(_through(proxy, database_url))})
-    # The tenant's creates wait a second in the database, so that the cut lands mid-write.
-    trigger = f"slow_{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
-            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
-    )
     headers = {**tenant.auth(), "Idempotency-Key": "cut-1"}
-    try:
-        async with TestClient(TestServer(create_app(cut_off))) as client:
+    async with TestClient(TestServer(create_app(cut_off))) as client:
+        # The tenant's creates wait a second in the database, so that the cut lands mid-write.
+        slow = "PERFORM pg_sleep(1); RETURN NEW;"
+        async with row_trigger(pool, "assets", "INSERT", f"NEW.org_id = '{tenant.org_id}'", slow):
             write = asyncio.create_task(client.post("/v1/assets", json={"name": "cut"}, headers=headers))
 
             async def inserting() -> bool:
@@ -64,35 +57,28 @@ async def test_a_write_cut_off_from_the_database_is_not_kept_and_runs_again(
             response = await write
             assert response.status >= 500, await response.text()
             await proxy.restore()
-            await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
-            trigger = ""
 
-            async def kept_nothing() -> bool:
-                # The database ends the cut-off transaction once it sees its client gone.
-                rows = await pool.fetchval(
-                    "SELECT count(*) FROM idempotency_keys WHERE org_id = $1", tenant.org_id
-                )
-                assets = await pool.fetchval("SELECT count(*) FROM assets WHERE org_id = $1", tenant.org_id)
-                busy = await pool.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND query LIKE 'INSERT INTO assets%' "
-                    "AND state <> 'idle'"
-                )
-                return rows == 0 and assets == 0 and busy == 0
-
-            await poll(kept_nothing)
-
-            async def retried() -> bool:  # the pool's broken connections are replaced as they fail
-                again = await client.post("/v1/assets", json={"name": "cut"}, headers=headers)
-                return again.status == 201 and "Idempotent-Replayed" not in again.headers
-
-            await poll(retried)
-            replay = await client.post("/v1/assets", json={"name": "cut"}, headers=headers)
-            assert replay.status == 201 and replay.headers["Idempotent-Replayed"] == "true"
-        names = await pool.fetch("SELECT name FROM assets WHERE org_id = $1", tenant.org_id)
-        assert [row["name"] for row in names] == ["cut"]
-    finally:
-        if trigger:
-            await pool.execute(
-                f"DROP TRIGGER IF EXISTS {trigger} ON assets; DROP FUNCTION IF EXISTS {trigger}();"
+        async def kept_nothing() -> bool:
+            # The database ends the cut-off transaction once it sees its client gone.
+            rows = await pool.fetchval(
+                "SELECT count(*) FROM idempotency_keys WHERE org_id = $1", tenant.org_id
             )
+            assets = await pool.fetchval("SELECT count(*) FROM assets WHERE org_id = $1", tenant.org_id)
+            busy = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'INSERT INTO assets%' "
+                "AND state <> 'idle'"
+            )
+            return rows == 0 and assets == 0 and busy == 0
+
+        await poll(kept_nothing)
+
+        async def retried() -> bool:  # the pool's broken connections are replaced as they fail
+            again = await client.post("/v1/assets", json={"name": "cut"}, headers=headers)
+            return again.status == 201 and "Idempotent-Replayed" not in again.headers
+
+        await poll(retried)
+        replay = await client.post("/v1/assets", json={"name": "cut"}, headers=headers)
+        assert replay.status == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    names = await pool.fetch("SELECT name FROM assets WHERE org_id = $1", tenant.org_id)
+    assert [row["name"] for row in names] == ["cut"]

@@ -16,10 +16,13 @@ from services.api.app import create_app
 from shared.repositories.unit_of_work import PgUnitOfWork
 from shared.services.idempotency import prune_expired
 from shared.settings import Settings
-from tests.conftest import EventTap, TapFactory, Tenant, TenantFactory, poll
+from tests.conftest import EventTap, TapFactory, Tenant, TenantFactory, poll, row_trigger
 from tests.integration.v2_http import V2
 
 PROBLEM_TYPE = "application/problem+json"
+DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+# A row trigger's body that makes each write of the rows it names wait a second.
+SLOW = "PERFORM pg_sleep(1); RETURN NEW;"
 
 
 # ---------------------------------------------------------------- helpers
@@ -448,18 +451,10 @@ async def test_a_4xx_answer_is_kept_and_a_5xx_is_not(
 
     # A write that fails on our side (a statement the database refuses) is answered 500 and kept
     # nowhere: the retry with the same key runs, and succeeds.
-    trigger = f"refuse_{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
-            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
-    )
-    try:
+    mine = f"NEW.org_id = '{tenant.org_id}'"
+    async with row_trigger(pool, "assets", "INSERT", mine, "RAISE EXCEPTION 'refused for the test';"):
         response, _ = await send(client, tenant, "POST", "/v1/assets", {"name": "x"}, Idempotency_Key="flaky")
         assert response.status == 500
-    finally:
-        await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
     kept = await pool.fetchval(
         "SELECT count(*) FROM idempotency_keys WHERE org_id = $1 AND key = 'flaky'", tenant.org_id
     )
@@ -596,14 +591,8 @@ async def test_a_keyed_import_does_not_hold_up_the_organisations_other_creates(
 ) -> None:
     """A keyed write runs in one transaction; the tag counters it takes commit at once all the
     same, so the organisation's row is not locked until the import ends."""
-    trigger = f"pause_{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
-            WHEN (NEW.org_id = '{tenant.org_id}' AND NEW.name = 'bulk 0') EXECUTE FUNCTION {trigger}();"""
-    )
-    try:
+    paused_row = f"NEW.org_id = '{tenant.org_id}' AND NEW.name = 'bulk 0'"
+    async with row_trigger(pool, "assets", "INSERT", paused_row, "PERFORM pg_sleep(3); RETURN NEW;"):
         csv = ("name\n" + "".join(f"bulk {n}\n" for n in range(200))).encode()
         headers = {**tenant.auth(), "Content-Type": "text/csv", "Idempotency-Key": "hold-1"}
         upload = asyncio.create_task(client.post("/v1/assets/import", data=csv, headers=headers))
@@ -627,8 +616,6 @@ async def test_a_keyed_import_does_not_hold_up_the_organisations_other_creates(
         imported = await upload
         assert imported.status == 200, await imported.text()
         assert (await imported.json())["data"]["created"] == 200
-    finally:
-        await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
 
 
 async def test_a_key_in_double_quotes_is_a_structured_field_string(
@@ -651,28 +638,18 @@ async def test_a_keyed_create_and_a_delete_of_its_company_take_turns_without_a_d
     tenant = await make_tenant()
     response, _ = await send(client, tenant, "POST", f"{V2}/company/", {"name": "second"})
     assert response.status == 201
-    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-    before = await pool.fetchval(deadlocks)
-    trigger = f"slow_{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON assets FOR EACH ROW
-            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
-    )
-    try:
+    before = await pool.fetchval(DEADLOCKS)
+    async with row_trigger(pool, "assets", "INSERT", f"NEW.org_id = '{tenant.org_id}'", SLOW):
         create = asyncio.create_task(
             send(client, tenant, "POST", "/v1/assets", {"name": "x"}, Idempotency_Key="turns")
         )
         await asyncio.sleep(0.3)  # the create is in its insert, its tag taken
         deleted, _ = await send(client, tenant, "DELETE", f"{V2}/company/1/")
         made, body = await create
-    finally:
-        await pool.execute(f"DROP TRIGGER {trigger} ON assets; DROP FUNCTION {trigger}();")
     # One after the other: the company goes, and the create that named it is a clean 409.
     assert deleted.status == 204
     assert made.status == 409, body
-    assert await pool.fetchval(deadlocks) == before
+    assert await pool.fetchval(DEADLOCKS) == before
 
 
 async def test_a_keyed_change_of_a_company_and_its_delete_take_turns_without_a_deadlock(
@@ -681,25 +658,15 @@ async def test_a_keyed_change_of_a_company_and_its_delete_take_turns_without_a_d
     tenant = await make_tenant()
     _, second = await send(client, tenant, "POST", f"{V2}/company/", {"name": "second"})
     path = f"{V2}/company/{second['id']}/"
-    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-    before = await pool.fetchval(deadlocks)
-    trigger = f"slow_{uuid.uuid4().hex[:8]}"
+    before = await pool.fetchval(DEADLOCKS)
     # The change holds the company's row a second before it keeps its key's answer.
-    await pool.execute(
-        f"""CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-            CREATE TRIGGER {trigger} BEFORE UPDATE ON companies FOR EACH ROW
-            WHEN (NEW.org_id = '{tenant.org_id}') EXECUTE FUNCTION {trigger}();"""
-    )
-    try:
+    async with row_trigger(pool, "companies", "UPDATE", f"NEW.org_id = '{tenant.org_id}'", SLOW):
         change = asyncio.create_task(
             send(client, tenant, "PATCH", path, {"name": "renamed"}, Idempotency_Key="co")
         )
         await asyncio.sleep(0.3)
         deleted, _ = await send(client, tenant, "DELETE", path)
         changed, body = await change
-    finally:
-        await pool.execute(f"DROP TRIGGER {trigger} ON companies; DROP FUNCTION {trigger}();")
     assert changed.status == 200 and body["name"] == "renamed"
     assert deleted.status == 204
-    assert await pool.fetchval(deadlocks) == before
+    assert await pool.fetchval(DEADLOCKS) == before
