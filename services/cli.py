@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import uvloop
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
@@ -35,13 +36,14 @@ from services.api.server import bind_api, serve_api
 from services.worker.main import bind_metrics, run_worker
 from shared.asset_columns import ExportFormat
 from shared.db import ensure_database, pool_for
-from shared.domain.models import AssetKind, AssetStatus, Caller
+from shared.domain.models import AssetKind, AssetStatus, Caller, Scope
 from shared.domain.queries import AssetFilter
 from shared.errors import DomainError
 from shared.listening import CannotListen
 from shared.logs import configure_logging
 from shared.migrate import migrate_database
-from shared.services import export, organisations
+from shared.secret_box import SecretBox, SecretKeyMissing
+from shared.services import export, organisations, webhooks
 from shared.services.coverage_notices import sweep
 from shared.services.imports import ImportOptions, ImportRow, MatchBy, OnConflict, import_assets
 from shared.services.unit_of_work import unit_of_work
@@ -99,7 +101,7 @@ def _token_command(org_name: str) -> str:
     """The command, as `make dev` users can run it from the project's folder, that mints a token."""
     return (
         f"uv run assetflow token create --org {shlex.quote(org_name)} "
-        "--scope assets:read --scope assets:write"
+        "--scope assets:read --scope assets:write --scope webhooks:read --scope webhooks:write"
     )
 
 
@@ -118,7 +120,7 @@ async def _demo_organisation(settings: Settings) -> None:
             return
         await organisations.create_organisation(unit_of_work(pool), DEMO_ORG, "LPC")
         _, token = await organisations.create_token(
-            unit_of_work(pool), DEMO_ORG, ["assets:read", "assets:write"], name="demo"
+            unit_of_work(pool), DEMO_ORG, [scope.value for scope in Scope], name="demo"
         )
     base = f"http://{settings.api_host}:{settings.api_port}"
     print(
@@ -131,10 +133,35 @@ async def _demo_organisation(settings: Settings) -> None:
     )
 
 
+def _dev_secret_key_file() -> Path:
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "assetflow" / "webhook-secret-key"
+
+
+def _dev_secret_key(settings: Settings) -> Settings:
+    """`assetflow dev` without WEBHOOK_SECRET_KEY: the key kept in the user's config folder, made
+    on the first start, so that webhooks work at once and their secrets outlive a restart."""
+    if settings.webhook_secret_key is not None:
+        return settings
+    path = _dev_secret_key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(Fernet.generate_key() + b"\n")
+        print(f"Made a key for webhook secrets, kept in {path} (set WEBHOOK_SECRET_KEY to use another).")
+    else:
+        print(f"Webhook secrets are encrypted with the key in {path} (WEBHOOK_SECRET_KEY).")
+    os.environ["WEBHOOK_SECRET_KEY"] = path.read_text().strip()
+    get_settings.cache_clear()
+    return get_settings()
+
+
 async def cmd_dev(args: argparse.Namespace) -> None:
     settings = get_settings()
     # Both ports are bound first: one that is taken fails here, before anything is made or printed.
     with bind_api(settings) as api, bind_metrics(settings) as metrics:
+        settings = _dev_secret_key(settings)
         await _migrate(settings)
         await _demo_organisation(settings)
         await _run_until_signal(partial(serve_api, listener=api), partial(run_worker, listener=metrics))
@@ -208,6 +235,18 @@ async def cmd_token_list(args: argparse.Namespace) -> None:
         print(
             f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{state}\texpires={t.expires_at or 'never'}\t{budgets}"
         )
+
+
+async def cmd_webhooks_rotate_key(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    box = SecretBox.of(settings.webhook_secret_key)
+    if box is None:
+        raise SecretKeyMissing()
+    async with pool_for(settings.database_url.get_secret_value(), min_size=1, max_size=1) as pool:
+        count = await webhooks.reseal_secrets(unit_of_work(pool), box)
+    print(
+        f"{count} webhook secrets are now encrypted with the first key of WEBHOOK_SECRET_KEY", file=sys.stderr
+    )
 
 
 async def cmd_sweep(args: argparse.Namespace) -> None:
@@ -463,10 +502,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--prefix", help="asset-tag prefix, e.g. LPC (default: from the name)")
     create.set_defaults(run=cmd_org_create)
 
+    hooks = sub.add_parser("webhooks", help="webhooks").add_subparsers(dest="webhooks_command", required=True)
+    hooks.add_parser(
+        "rotate-key",
+        help="encrypt every webhook secret again with the first key of WEBHOOK_SECRET_KEY (comma-separated "
+        "keys: put the new one first, run this, then drop the old one)",
+    ).set_defaults(run=cmd_webhooks_rotate_key)
+
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
     tcreate = token.add_parser("create", help="mint a token; prints it alone on stdout")
     tcreate.add_argument("--org", required=True)
-    tcreate.add_argument("--scope", action="append", required=True, choices=["assets:read", "assets:write"])
+    tcreate.add_argument("--scope", action="append", required=True, choices=[scope.value for scope in Scope])
     tcreate.add_argument("--name", help="a label for the token")
     tcreate.add_argument("--expires", type=_expiry, help="ISO date or time after which it stops working")
     tcreate.add_argument(
@@ -551,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as exc:
         print(f"assetflow: {exc}", file=sys.stderr)
         return 1
+    except SecretKeyMissing as exc:
+        print(f"assetflow: {exc}", file=sys.stderr)
+        return 2
     except CannotListen as exc:
         print(f"assetflow: {exc}", file=sys.stderr)
         return 2

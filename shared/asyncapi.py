@@ -11,8 +11,10 @@ from shared.events import (
     AssetChangeEvent,
     CoverageNoticeEvent,
     EventType,
+    WebhookDisabledEvent,
+    WebhookPingEvent,
 )
-from shared.topology import CONSUMERS, DELIVERY_LIMIT, Topology
+from shared.topology import CONSUMERS, DELIVERY_LIMIT, Topology, bindings
 
 _REF = "#/components/schemas/{model}"
 
@@ -24,7 +26,18 @@ _SUMMARIES = {
     EventType.WARRANTY_EXPIRED: "An asset's warranty has ended (sent once).",
     EventType.SUPPORT_EXPIRING: "An asset's support ends within the warning period (sent once).",
     EventType.SUPPORT_EXPIRED: "An asset's support has ended (sent once).",
+    EventType.WEBHOOK_PING: "A test delivery: POST /v1/webhooks/{id}/ping sends it to that endpoint alone, "
+    "over HTTP; it is never published to the exchange.",
+    EventType.WEBHOOK_DISABLED: "The worker disabled a webhook endpoint: it answered 410 Gone, or every "
+    "attempt failed for WEBHOOK_RETRY_FOR_HOURS. It gets nothing more until enabled again.",
 }
+_MODELS: dict[EventType, type[BaseModel]] = {
+    **dict.fromkeys(ASSET_CHANGE_TYPES, AssetChangeEvent),
+    EventType.WEBHOOK_PING: WebhookPingEvent,
+    EventType.WEBHOOK_DISABLED: WebhookDisabledEvent,
+}
+# Sent to a webhook endpoint over HTTP only.
+_NOT_PUBLISHED = (EventType.WEBHOOK_PING,)
 
 
 def _message_name(event_type: EventType) -> str:
@@ -33,7 +46,12 @@ def _message_name(event_type: EventType) -> str:
 
 def build_asyncapi(topology: Topology, server_host: str = "localhost:5672") -> dict[str, Any]:
     """The document: one channel per routing key on the topic exchange, and the worker's queues."""
-    models: list[type[BaseModel]] = [AssetChangeEvent, CoverageNoticeEvent]
+    models: list[type[BaseModel]] = [
+        AssetChangeEvent,
+        CoverageNoticeEvent,
+        WebhookPingEvent,
+        WebhookDisabledEvent,
+    ]
     refs, definitions = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
     exchange = {
         "name": topology.exchange,
@@ -47,7 +65,7 @@ def build_asyncapi(topology: Topology, server_host: str = "localhost:5672") -> d
     messages: dict[str, Any] = {}
     for event_type in EventType:
         name = _message_name(event_type)
-        model = AssetChangeEvent if event_type in ASSET_CHANGE_TYPES else CoverageNoticeEvent
+        model = _MODELS.get(event_type, CoverageNoticeEvent)
         messages[name] = {
             "name": event_type.value,
             "title": event_type.value,
@@ -62,6 +80,9 @@ def build_asyncapi(topology: Topology, server_host: str = "localhost:5672") -> d
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {"amqp": {"is": "routingKey", "exchange": exchange, "bindingVersion": "0.3.0"}},
         }
+        if event_type in _NOT_PUBLISHED:
+            channels[name]["description"] = _SUMMARIES[event_type]
+            continue
         operations[f"publish{name}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{name}"},
@@ -69,7 +90,13 @@ def build_asyncapi(topology: Topology, server_host: str = "localhost:5672") -> d
             "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": "0.3.0"}},
         }
     for consumer in CONSUMERS:
-        for event_type in ASSET_CHANGE_TYPES:
+        routing_keys = bindings(consumer)
+        taken = [
+            t
+            for t in EventType
+            if t not in _NOT_PUBLISHED and (t.value in routing_keys or "#" in routing_keys)
+        ]
+        for event_type in taken:
             name = _message_name(event_type)
             operations[f"{consumer}Consumes{name}"] = {
                 "action": "receive",
@@ -89,7 +116,8 @@ def build_asyncapi(topology: Topology, server_host: str = "localhost:5672") -> d
                 f"Bind a queue of your own to the topic exchange `{topology.exchange}` with the "
                 "routing keys you want (`asset.*` for every change, `asset.#` for notices too). "
                 "Delivery is at least once: deduplicate on `id`, and ignore a `data.version` older "
-                "than one you have seen."
+                "than one you have seen. The same events reach webhook endpoints over HTTP "
+                "(`/v1/webhooks`), each body the event exactly as published here."
             ),
         },
         "defaultContentType": CONTENT_TYPE,

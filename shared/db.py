@@ -184,3 +184,26 @@ async def ensure_database(dsn: str) -> bool:
         await admin.close()
     logger.info("created database", extra={"database": name})
     return True
+
+
+async def listen_forever(
+    url: str, channel: str, wake: asyncio.Event, retry_seconds: float, what: str
+) -> None:
+    """Set `wake` at every NOTIFY on `channel`, on a connection of its own (not a pool's), made
+    again whenever it drops; also set it at each (re)connection, for anything committed while
+    nobody listened. Runs until cancelled; the caller polls meanwhile, since a NOTIFY can be lost."""
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(url)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+            await conn.add_listener(channel, lambda *_args: wake.set())
+            wake.set()
+            await lost.wait()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning(f"{what} listener lost; polling meanwhile", extra={"error": repr(exc)})
+        finally:
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+        await asyncio.sleep(retry_seconds)

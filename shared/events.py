@@ -27,6 +27,8 @@ class EventType(StrEnum):
     WARRANTY_EXPIRED = "asset.warranty.expired"
     SUPPORT_EXPIRING = "asset.support.expiring"
     SUPPORT_EXPIRED = "asset.support.expired"
+    WEBHOOK_PING = "webhook.ping"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 ASSET_CHANGE_TYPES = (EventType.ASSET_CREATED, EventType.ASSET_UPDATED, EventType.ASSET_DELETED)
@@ -89,7 +91,7 @@ class CloudEvent(BaseModel):
     id: str = Field(description="Unique per event; consumers deduplicate on it.")
     source: str = Field(description="What emitted the event.")
     type: EventType
-    subject: str = Field(description="The asset's id.")
+    subject: str = Field(description="The asset's id (for webhook.*, the webhook's).")
     time: dt.datetime
     datacontenttype: Literal["application/json"] = "application/json"
     orgid: str = Field(description="Extension attribute: the organisation the asset belongs to.")
@@ -105,6 +107,34 @@ class CoverageNoticeEvent(CloudEvent):
     """asset.warranty.expiring / .expired, asset.support.expiring / .expired."""
 
     data: CoverageNoticeData
+
+
+class WebhookPingData(BaseModel):
+    """The `data` of webhook.ping, sent only to the endpoint being pinged."""
+
+    webhook_id: str = Field(description="The endpoint's id.")
+    url: str
+
+
+class WebhookDisabledData(BaseModel):
+    """The `data` of webhook.disabled: an endpoint that will get nothing more until enabled again."""
+
+    webhook_id: str = Field(description="The endpoint's id.")
+    url: str
+    reason: str = Field(description="Why: it answered 410 Gone, or failed every attempt for a day.")
+    disabled_at: dt.datetime
+
+
+class WebhookPingEvent(CloudEvent):
+    """webhook.ping: what POST /v1/webhooks/{id}/ping sends to the endpoint, and nowhere else."""
+
+    data: WebhookPingData
+
+
+class WebhookDisabledEvent(CloudEvent):
+    """webhook.disabled, published when the worker disables an endpoint."""
+
+    data: WebhookDisabledData
 
 
 def new_event_id() -> str:

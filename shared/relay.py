@@ -18,11 +18,12 @@ from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from aiormq.exceptions import ChannelInvalidStateError, DeliveryError
 from pamqp.commands import Basic
 
+from shared.db import listen_forever
 from shared.event_metrics import RelayMetrics
-from shared.events import ASSET_CHANGE_TYPES, CONTENT_TYPE
+from shared.events import CONTENT_TYPE
 from shared.repositories import outbox
 from shared.settings import Settings
-from shared.topology import Topology, declare_all
+from shared.topology import PUBLISHED_TYPES, Topology, declare_all
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,15 @@ NO_ROUTE = 312  # AMQP reply code of a mandatory message that no queue is bound 
 
 
 def _unrouted_notice(routing_key: str, result: object) -> bool:
-    """A lifecycle notice that no queue is bound to: nobody subscribes to it, which is not a
-    failure. (The asset changes always have the worker's three queues; a NO_ROUTE for one of those
-    means the topology is missing, and the relay declares it again and retries.)"""
+    """An event of a type no worker queue is bound to, that no queue took: nobody subscribes to it,
+    which is not a failure. (Every published type has the webhooks consumer's queue, and the asset
+    changes the other consumers' too; a NO_ROUTE for one of those means the topology is missing,
+    and the relay declares it again and retries.)"""
     return (
         isinstance(result, DeliveryError)
         and isinstance(result.frame, Basic.Return)
         and result.frame.reply_code == NO_ROUTE
-        and routing_key not in ASSET_CHANGE_TYPES
+        and routing_key not in PUBLISHED_TYPES
     )
 
 
@@ -201,27 +203,18 @@ class OutboxRelay:
     @contextlib.asynccontextmanager
     async def _listening(self, stop: asyncio.Event) -> AsyncIterator[None]:
         """LISTEN on a connection of its own (not the pool's), re-established when it drops."""
-        task = asyncio.create_task(self._listen(stop))
+        task = asyncio.create_task(
+            listen_forever(
+                self._settings.database_url.get_secret_value(),
+                outbox.NOTIFY_CHANNEL,
+                self._wake,
+                self._settings.relay_poll_seconds,
+                "outbox",
+            )
+        )
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._settings.database_url.get_secret_value())
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_args: self._wake.set())
-                self._wake.set()  # anything committed while not listening
-                await lost.wait()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                logger.warning("outbox listener lost; polling meanwhile", extra={"error": repr(exc)})
-            finally:
-                if conn is not None and not conn.is_closed():
-                    await conn.close()
-            await asyncio.sleep(self._settings.relay_poll_seconds)

@@ -6,9 +6,10 @@ from functools import cached_property, lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
 from limits import RateLimitItem, parse
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class SecretUrl(SecretStr):
@@ -47,6 +48,28 @@ def _checked_networks(text: str) -> str:
         except ValueError:
             raise ValueError(f"{item!r} is not an IP address or network (such as 10.0.0.0/8)") from None
     return text
+
+
+def fernet_keys(text: str) -> list[str]:
+    """The keys of WEBHOOK_SECRET_KEY (comma-separated, the first encrypts); ValueError naming the form."""
+    keys = [part.strip() for part in text.split(",") if part.strip()]
+    if not keys:
+        raise ValueError("give a Fernet key: the url-safe base64 of 32 bytes, as Fernet.generate_key() makes")
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ValueError(
+                f"key {index + 1} is not a Fernet key: give the url-safe base64 of 32 bytes, "
+                "as Fernet.generate_key() makes (several, comma-separated, to rotate)"
+            ) from None
+    return keys
+
+
+def _seconds_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 # A count per period (`1200/minute`, `10/second`, `5000 per hour`), as the `limits` package reads it.
@@ -104,6 +127,36 @@ class Settings(BaseSettings):
     # the answer of a write sent with an Idempotency-Key is kept for its repeats.
     require_if_match: bool = False
     idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    # Webhooks: the key(s) their signing secrets are encrypted with (unset: the webhook routes
+    # answer 503), where endpoints may be, and how deliveries are sent and retried.
+    webhook_secret_key: SecretStr | None = None
+    webhook_allow_http: bool = False
+    webhook_allow_private_networks: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode, BeforeValidator(_seconds_list)] = Field(
+        default=[5, 30, 120, 600, 1800, 3600], min_length=1
+    )
+    webhook_retry_every_seconds: float = Field(default=7200.0, gt=0)
+    webhook_retry_for_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1, le=100)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_delivery_retention_days: float = Field(default=30.0, gt=0)
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _valid_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            fernet_keys(value.get_secret_value())
+            return value
+        return None
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _positive_delays(cls, value: list[float]) -> list[float]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("give the delays in seconds, each above 0, comma-separated (5,30,120)")
+        return value
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -9,9 +9,21 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from shared.domain.consumers import ConsumerName
-from shared.events import ASSET_CHANGE_TYPES
+from shared.events import ASSET_CHANGE_TYPES, EventType
 
 CONSUMERS = tuple(ConsumerName)
+# Every event type that is published (webhook.ping goes to one webhook endpoint over HTTP only).
+PUBLISHED_TYPES = tuple(t for t in EventType if t is not EventType.WEBHOOK_PING)
+
+
+def bindings(consumer: ConsumerName) -> tuple[str, ...]:
+    """The routing keys a consumer's queue is bound with: the asset changes, and for the webhooks
+    consumer every published type (its endpoints choose among them). Each by name, never `#`, so
+    that a message of any other key is still unroutable, as the relay expects."""
+    types = PUBLISHED_TYPES if consumer is ConsumerName.WEBHOOKS else ASSET_CHANGE_TYPES
+    return tuple(event_type.value for event_type in types)
+
+
 # A message redelivered this many times (a worker crashing on it, say) is dead-lettered by the
 # broker itself; the worker gives up on a failing event well before that.
 DELIVERY_LIMIT = 20
@@ -44,7 +56,7 @@ async def declare_exchange(channel: AbstractChannel, topology: Topology) -> Abst
 
 
 async def declare_all(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
-    """Exchange, the three consumer queues with their dead-letter queues, and their bindings."""
+    """Exchange, the consumer queues with their dead-letter queues, and their bindings."""
     exchange = await declare_exchange(channel, topology)
     dead = await channel.declare_exchange(
         topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
@@ -65,6 +77,6 @@ async def declare_all(channel: AbstractChannel, topology: Topology) -> AbstractE
                 "x-dead-letter-routing-key": name,
             },
         )
-        for event_type in ASSET_CHANGE_TYPES:
-            await queue.bind(exchange, routing_key=event_type.value)
+        for routing_key in bindings(consumer):
+            await queue.bind(exchange, routing_key=routing_key)
     return exchange

@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
+from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.worker.main import run_worker
@@ -183,6 +185,38 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_server_url, name)
 
 
+@pytest.fixture(scope="module")
+async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
+    """A migrated database to copy: each test of a module that uses it gets a database of its own."""
+    name = f"assetflow_res_tpl_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await migrate_database(with_database(postgres_server_url, name))
+    yield name
+    await drop_database(postgres_server_url, name)
+
+
+@pytest.fixture
+async def res_database_url(postgres_server_url: str, template_database: str) -> AsyncIterator[str]:
+    """A database of the test's own. The outbox is per database and every relay on a database claims
+    all of its rows: sharing the session's database would let the session app's relay publish this
+    test's events to the session's exchange (and a failed test's backlog leak into the next)."""
+    name = f"assetflow_res_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_server_url, name)
+    await drop_database(postgres_server_url, name)
+
+
+SESSION_WEBHOOK_KEY = Fernet.generate_key().decode()
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, amqp_url: str, broker: str) -> Settings:
     """This run's database and broker names; the worker's metrics port is off so runs never clash."""
@@ -195,6 +229,10 @@ def settings(database_url: str, amqp_url: str, broker: str) -> Settings:
         # The suite's clients make thousands of requests a minute with a few tokens; the rate
         # limits have tests of their own (tests/integration/test_rate_limits.py).
         rate_limit_enabled=False,
+        # Webhooks work, to receivers on this machine (tests/e2e/test_webhooks.py has its own).
+        webhook_secret_key=SESSION_WEBHOOK_KEY,
+        webhook_allow_http=True,
+        webhook_allow_private_networks=True,
     )
 
 
@@ -218,9 +256,9 @@ class Tenant:
 
     name: str
     org_id: uuid.UUID
-    token: str  # assets:read and assets:write
-    read_token: str
-    write_token: str
+    token: str  # assets:read, assets:write, webhooks:read and webhooks:write
+    read_token: str  # assets:read and webhooks:read
+    write_token: str  # assets:write and webhooks:write
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -236,9 +274,14 @@ def make_tenant(pool: asyncpg.Pool) -> TenantFactory:
     async def make(prefix: str | None = None) -> Tenant:
         name = f"org-{uuid.uuid4().hex[:12]}"
         org = await organisations.create_organisation(unit_of_work(pool), name, prefix)
-        _, both = await organisations.create_token(unit_of_work(pool), name, ["assets:read", "assets:write"])
-        _, read = await organisations.create_token(unit_of_work(pool), name, ["assets:read"], name="read")
-        _, write = await organisations.create_token(unit_of_work(pool), name, ["assets:write"], name="write")
+        both_scopes = ["assets:read", "assets:write", "webhooks:read", "webhooks:write"]
+        _, both = await organisations.create_token(unit_of_work(pool), name, both_scopes)
+        _, read = await organisations.create_token(
+            unit_of_work(pool), name, ["assets:read", "webhooks:read"], name="read"
+        )
+        _, write = await organisations.create_token(
+            unit_of_work(pool), name, ["assets:write", "webhooks:write"], name="write"
+        )
         return Tenant(name, org.id, both, read, write)
 
     return make
@@ -257,6 +300,25 @@ async def worker(settings: Settings, client: TestClient) -> AsyncIterator[asynci
     yield task
     stop.set()
     await asyncio.wait_for(task, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def app_of(settings: Settings) -> AsyncIterator[TestClient]:
+    """An app of a test's own (its own database or broker names), over a real socket."""
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+
+
+@contextlib.asynccontextmanager
+async def worker_of(settings: Settings, registry: CollectorRegistry | None = None) -> AsyncIterator[None]:
+    """A worker of a test's own, in this loop, until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(settings, stop, registry), name="own-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
 
 
 class EventTap:

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 
 from shared.db import create_pool, with_database
 from shared.migrate import migrate_database
@@ -114,7 +115,9 @@ async def schemathesis_defaults(
         try:
             await organisations.create_organisation(unit_of_work(pool), "schemathesis")
             _, token = await organisations.create_token(
-                unit_of_work(pool), "schemathesis", ["assets:read", "assets:write"]
+                unit_of_work(pool),
+                "schemathesis",
+                ["assets:read", "assets:write", "webhooks:read", "webhooks:write"],
             )
         finally:
             await pool.close()
@@ -127,6 +130,8 @@ async def schemathesis_defaults(
             "API_HOST": "127.0.0.1",
             "API_PORT": str(port),
             "RATE_LIMIT_ENABLED": "false",  # schemathesis sends thousands of requests a minute
+            # Webhooks need a key to work at all; everything else about them at its default.
+            "WEBHOOK_SECRET_KEY": Fernet.generate_key().decode(),
             "LOG_LEVEL": "WARNING",  # not a line per request
         }
         # Both processes run at the lowest priority: on the suite's spare time, not in its way.

@@ -49,6 +49,9 @@ class Endpoint:
     # The body is read by the handler as it arrives (an import's file), which then answers a
     # repeated Idempotency-Key itself (services/api/idempotency.py) once it has the whole body.
     streams_body: bool = False
+    # Raises the answer for a route that cannot serve at all (webhooks without their key), before
+    # the query and body are read: so the caller learns that first.
+    precheck: Callable[[web.Request], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -238,6 +241,8 @@ def endpoint(spec: Endpoint) -> Callable[[Handler], Handler]:
                         },
                     )
                 kwargs["principal"] = principal
+            if spec.precheck is not None:
+                spec.precheck(request)
             if spec.query is not None:
                 kwargs["query"] = parse_query(request, spec.query)
             if spec.body is not None:

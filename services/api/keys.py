@@ -6,7 +6,9 @@ from aiohttp import web
 from services.api.metrics import HttpMetrics
 from services.api.rate_limits import Limiter
 from shared.relay import OutboxRelay
+from shared.secret_box import SecretBox
 from shared.settings import Settings
+from shared.webhook_http import WebhookSender
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -17,3 +19,7 @@ METRICS = web.AppKey("metrics", HttpMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 # None when RATE_LIMIT_ENABLED=false.
 LIMITER: web.AppKey[Limiter | None] = web.AppKey("limiter")
+# The webhook routes' HTTP client (pings, and checking where a URL resolves), and the box their
+# secrets are sealed in: None when WEBHOOK_SECRET_KEY is not set (the routes answer 503).
+WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
+SECRET_BOX: web.AppKey[SecretBox | None] = web.AppKey("secret_box")

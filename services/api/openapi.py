@@ -14,6 +14,14 @@ from services.api.idempotency import KEY_PATTERN
 from services.api.problems import ProblemDocument
 from services.api.schemas.common import NO_NUL
 from services.api.v2.schemas import Detail, FieldMessages
+from shared.events import (
+    ASSET_CHANGE_TYPES,
+    AssetChangeEvent,
+    CoverageNoticeEvent,
+    EventType,
+    WebhookDisabledEvent,
+    WebhookPingEvent,
+)
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -323,6 +331,69 @@ def _operation(spec: Endpoint, method: str, path: str, refs: dict[Any, Any]) -> 
     return op
 
 
+# What a webhook endpoint receives, by event type (the `webhooks` section).
+_WEBHOOK_PAYLOADS: dict[EventType, type[BaseModel]] = {
+    **dict.fromkeys(ASSET_CHANGE_TYPES, AssetChangeEvent),
+    **dict.fromkeys(
+        (
+            EventType.WARRANTY_EXPIRING,
+            EventType.WARRANTY_EXPIRED,
+            EventType.SUPPORT_EXPIRING,
+            EventType.SUPPORT_EXPIRED,
+        ),
+        CoverageNoticeEvent,
+    ),
+    EventType.WEBHOOK_PING: WebhookPingEvent,
+    EventType.WEBHOOK_DISABLED: WebhookDisabledEvent,
+}
+_DELIVERY_HEADERS = {
+    "webhook-id": "The event's id: the same on every attempt, for the receiver's deduplication.",
+    "webhook-timestamp": "When this attempt was signed, in Unix seconds; refuse one far from now.",
+    "webhook-signature": "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` "
+    "under the secret's base64-decoded bytes; after a rotation, a second signature (space-separated) "
+    "for 24 hours. The `standardwebhooks` packages verify it.",
+    "User-Agent": "`assetflow-webhooks/` and the version.",
+}
+
+
+def _webhooks(refs: dict[Any, Any]) -> dict[str, Any]:
+    """One entry per event type: the POST an endpoint subscribed to it receives."""
+    return {
+        event_type.value: {
+            "post": {
+                "summary": f"{event_type.value} delivered to a webhook endpoint",
+                "description": "The CloudEvent exactly as published to RabbitMQ, signed as the Standard "
+                "Webhooks specification says. Deliveries to one endpoint may arrive in any order "
+                "(`data.version` orders an asset's changes) and more than once (deduplicate on "
+                "`webhook-id`).",
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": True,
+                        "description": text,
+                        "schema": {"type": "string"},
+                    }
+                    for name, text in _DELIVERY_HEADERS.items()
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+                },
+                "responses": {
+                    "2XX": {"description": "Taken: the delivery is done."},
+                    "410": {"description": "Gone: the endpoint is disabled at once."},
+                    "default": {
+                        "description": "Anything else (or no answer within WEBHOOK_TIMEOUT_SECONDS) is "
+                        "tried again with backoff for WEBHOOK_RETRY_FOR_HOURS. Redirects are not followed."
+                    },
+                },
+            }
+        }
+        for event_type, model in _WEBHOOK_PAYLOADS.items()
+    }
+
+
 def build_openapi(app: web.Application) -> dict[str, Any]:
     """The document for every route of the app that declares an endpoint."""
     operations: list[tuple[str, str, Endpoint]] = []
@@ -334,8 +405,9 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             continue  # the same operation without its trailing slash
         operations.append((route.resource.canonical, route.method.lower(), spec))
     specs = [spec for _, _, spec in operations]
+    payloads = [(model, "serialization") for model in dict.fromkeys(_WEBHOOK_PAYLOADS.values())]
     refs, definitions = models_json_schema(
-        _models(specs),  # type: ignore[arg-type]
+        _models(specs) + payloads,  # type: ignore[arg-type]
         ref_template=_REF,
         schema_generator=RequestSchemas,
     )
@@ -353,6 +425,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "paths": paths,
+        "webhooks": _webhooks(refs),
         "components": {
             "schemas": _titled(definitions.get("$defs", {})),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -18,7 +18,10 @@ and a bad message settled in its turn rather than as it arrives.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 import aio_pika
 import asyncpg
@@ -28,6 +31,7 @@ from pydantic import ValidationError
 
 from services.worker.bootstrap import Handler
 from shared.domain.consumers import ConsumerName
+from shared.domain.webhooks import EventSource
 from shared.event_metrics import ConsumerMetrics
 from shared.events import AssetChangeEvent
 from shared.services.unit_of_work import unit_of_work
@@ -66,7 +70,7 @@ class Delivery:
     """A message as it arrived: its event, or why it can never be processed."""
 
     message: AbstractIncomingMessage
-    event: AssetChangeEvent | None
+    event: Any  # what the consumer's parser made of the body (an AssetChangeEvent, an EventSource)
     problem: str | None = None
     settled: bool = False  # acked, nacked or dead-lettered (also by another delivery's ack)
 
@@ -87,6 +91,36 @@ def parse_event(body: bytes) -> AssetChangeEvent:
         raise PoisonMessage(f"not a valid asset event: {exc.errors(include_url=False)!r:.500}") from exc
 
 
+def parse_source(body: bytes) -> EventSource:
+    """Any event, as the webhooks consumer routes it: its id, type and organisation, and its body
+    as it came (what the endpoints receive)."""
+    try:
+        document = jiter.from_json(body, cache_mode="keys")
+    except ValueError as exc:
+        raise PoisonMessage(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise PoisonMessage("body is not a JSON object")
+    event_id, event_type, org = document.get("id"), document.get("type"), document.get("orgid")
+    if not (isinstance(event_type, str) and event_type):
+        raise PoisonMessage("not a valid event: a CloudEvent needs a string `type`")
+    if _uuid_or_none(event_id) is None:
+        raise PoisonMessage("not a valid event: its `id` is not an assetflow event id (a UUID)")
+    org_id = _uuid_or_none(org)
+    if org_id is None:
+        raise PoisonMessage("not a valid event: `orgid` is not an organisation's id")
+    assert isinstance(event_id, str)
+    return EventSource(event_id, event_type, org_id, body)
+
+
+def _uuid_or_none(value: object) -> UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
 class Consumer:
     """One queue and the handler that applies its events."""
 
@@ -99,8 +133,10 @@ class Consumer:
         metrics: ConsumerMetrics,
         max_attempts: int,
         stopping: asyncio.Event,
+        parse: Callable[[bytes], Any] = parse_event,
     ) -> None:
         self.name = name
+        self._parse = parse
         self._handler = handler
         self._pool = pool
         self._topology = topology
@@ -144,7 +180,7 @@ class Consumer:
         """Queue a delivery to be applied (or, if it is poison, dead-lettered) in its turn."""
         self.in_flight += 1
         try:
-            self._inbox.put_nowait(Delivery(message, parse_event(message.body)))
+            self._inbox.put_nowait(Delivery(message, self._parse(message.body)))
         except PoisonMessage as exc:
             self._inbox.put_nowait(Delivery(message, None, str(exc)))
 

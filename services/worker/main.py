@@ -1,4 +1,4 @@
-"""The worker process: the three consumers, the daily lifecycle sweep, and /metrics."""
+"""The worker process: the consumers, the webhook dispatcher, the daily lifecycle sweep, and /metrics."""
 
 import asyncio
 import contextlib
@@ -13,8 +13,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.worker.bootstrap import handlers
-from services.worker.consumer import STOP_TIMEOUT_SECONDS, Consumer
+from services.worker.consumer import STOP_TIMEOUT_SECONDS, Consumer, parse_event, parse_source
 from shared.db import pool_for
+from shared.dispatcher import Dispatcher, WebhookMetrics
+from shared.domain.consumers import ConsumerName
 from shared.event_metrics import ConsumerMetrics
 from shared.listening import ListenAddress, Listener, listen
 from shared.services.coverage_notices import sweep
@@ -22,10 +24,12 @@ from shared.services.idempotency import prune_expired
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_all
+from shared.webhook_http import WebhookSender
 
 logger = logging.getLogger(__name__)
 
 _DRAIN_SECONDS = 30.0
+_DISPATCHER_CONNECTIONS = 4
 
 
 def seconds_until(at: dt.time, now: dt.datetime) -> float:
@@ -127,21 +131,39 @@ async def _consume(
     metrics = ConsumerMetrics(registry)
     topology = Topology(settings.events_prefix)
     # A connection for each consumer's batch in progress, one for the daily sweep and the pruning
-    # of idempotency keys, one spare.
-    async with pool_for(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=len(CONSUMERS) + 2,
-        custom_plans=True,
-    ) as pool:
+    # of idempotency keys, a few for the webhook dispatcher's claims and settlements, one spare.
+    async with (
+        pool_for(
+            settings.database_url.get_secret_value(),
+            min_size=1,
+            max_size=len(CONSUMERS) + 2 + _DISPATCHER_CONNECTIONS,
+            custom_plans=True,
+        ) as pool,
+        WebhookSender(
+            settings.webhook_timeout_seconds,
+            settings.webhook_allow_private_networks,
+            settings.webhook_allow_http,
+            settings.webhook_concurrency,
+        ) as sender,
+    ):
         connection = await _connect(settings, stop)
         if connection is None:
             return
         stopping = asyncio.Event()
         consumers = [
-            Consumer(name, handler, pool, topology, metrics, settings.worker_max_attempts, stopping)
+            Consumer(
+                name,
+                handler,
+                pool,
+                topology,
+                metrics,
+                settings.worker_max_attempts,
+                stopping,
+                parse_source if name is ConsumerName.WEBHOOKS else parse_event,
+            )
             for name, handler in handlers(settings).items()
         ]
+        dispatcher = Dispatcher(pool, settings, WebhookMetrics(registry), sender)
         async with connection, _metrics_server(metrics_sockets, registry):
             setup = await connection.channel()
             await declare_all(setup, topology)
@@ -156,20 +178,25 @@ async def _consume(
                 logger.info("worker consuming", extra={"queues": [topology.queue(c.name) for c in consumers]})
                 sweeper = asyncio.create_task(_daily_sweep(pool, settings, stop))
                 pruner = asyncio.create_task(_prune_keys(pool, stop))
+                dispatching = asyncio.create_task(dispatcher.run(stop))
                 await stop.wait()
                 stopping.set()
-                for consumer in consumers:
-                    await consumer.stop_consuming()
+                # Each waits up to STOP_TIMEOUT_SECONDS on a broker that is gone: all at once.
+                await asyncio.gather(*(consumer.stop_consuming() for consumer in consumers))
                 await _drain(consumers)
             finally:
                 for consumer in consumers:
                     await consumer.close()  # the lanes end with the worker, however it ends
-            for channel in channels:
-                # Anything still unacked returns to its queue; a broker that is gone did that already.
-                with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
-                    await asyncio.wait_for(channel.close(), timeout=STOP_TIMEOUT_SECONDS)
+            # Anything still unacked returns to its queue; a broker that is gone did that already.
+            await asyncio.gather(*(_close(channel) for channel in channels))
             await sweeper
             await pruner
+            await dispatching
+
+
+async def _close(channel: aio_pika.abc.AbstractChannel) -> None:
+    with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):
+        await asyncio.wait_for(channel.close(), timeout=STOP_TIMEOUT_SECONDS)
 
 
 async def _connect(settings: Settings, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:

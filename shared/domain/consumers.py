@@ -9,3 +9,4 @@ class ConsumerName(StrEnum):
     LIFECYCLE = "lifecycle"  # warranty, support and end-of-life status, and the coverage notices
     DEPRECIATION = "depreciation"  # the monthly schedule and the book value
     AUDIT = "audit"  # one audit-log entry per change
+    WEBHOOKS = "webhooks"  # one delivery per event and webhook endpoint that takes it

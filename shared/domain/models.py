@@ -60,6 +60,8 @@ class Scope(StrEnum):
 
     ASSETS_READ = "assets:read"
     ASSETS_WRITE = "assets:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 class Record(BaseModel):

@@ -16,6 +16,7 @@ from shared.repositories.idempotency import IdempotencyRepository
 from shared.repositories.organisations import OrganisationRepository
 from shared.repositories.outbox import OutboxRepository
 from shared.repositories.projections import ProjectionRepository
+from shared.repositories.webhooks import WebhookRepository
 
 
 class PgUnitOfWork:
@@ -41,6 +42,7 @@ class PgUnitOfWork:
         self.outbox = OutboxRepository(self)
         self.exports = AssetExportRepository(self)
         self.idempotency = IdempotencyRepository(self)
+        self.webhooks = WebhookRepository(self)
 
     async def __aenter__(self) -> Self:
         self._depth += 1

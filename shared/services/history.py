@@ -16,12 +16,17 @@ from shared.services.references import parse_id
 from shared.services.unit_of_work import UnitOfWork
 
 
-def encode_cursor(entry: AuditEntry) -> str:
-    raw = f"{entry.at.isoformat()}|{entry.event_id}".encode()
+def encode_cursor_parts(at: dt.datetime, row_id: UUID) -> str:
+    """A cursor naming a place in a list ordered by (time, id)."""
+    raw = f"{at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
+def encode_cursor(entry: AuditEntry) -> str:
+    return encode_cursor_parts(entry.at, entry.event_id)
+
+
+def decode_cursor_parts(cursor: str) -> tuple[dt.datetime, UUID]:
     """The position a cursor names; InvalidInput for anything that is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -43,7 +48,7 @@ class AuditPage:
 async def audit_log(
     uow: UnitOfWork, org_id: UUID, flt: AuditFilter, cursor: str | None, limit: int
 ) -> AuditPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor_parts(cursor) if cursor else None
     entries = await uow.projections.list_audit(org_id, flt, after, limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]

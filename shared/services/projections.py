@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 from uuid import UUID
 
 from shared.domain import lifecycle
@@ -25,7 +26,12 @@ from shared.services.unit_of_work import UnitOfWork
 logger = logging.getLogger(__name__)
 
 
-async def _claimed(uow: UnitOfWork, consumer: ConsumerName, events: Sequence[AssetChangeEvent]) -> list[bool]:
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+async def claimed_events(uow: UnitOfWork, consumer: ConsumerName, events: Sequence[Identified]) -> list[bool]:
     """For each event, whether this consumer claims it now: not applied before, and not an earlier
     copy of it in the same batch."""
     fresh = await uow.projections.claim_events(consumer, [UUID(event.id) for event in events])
@@ -63,7 +69,7 @@ async def apply_lifecycle(
     uow: UnitOfWork, events: Sequence[AssetChangeEvent], today: dt.date, warn_days: int
 ) -> list[bool]:
     """Recompute warranty and support status (and any notice due) of each event's asset."""
-    claimed = await _claimed(uow, ConsumerName.LIFECYCLE, events)
+    claimed = await claimed_events(uow, ConsumerName.LIFECYCLE, events)
     ids = _asset_ids(events, claimed)
     locked = await uow.projections.lock_lifecycles(ids) if ids else {}
     applied = _newer(events, claimed, {asset_id: version for asset_id, (version, _) in locked.items()})
@@ -115,7 +121,7 @@ def _lifecycle_row(event: AssetChangeEvent, previous: LifecycleRow | None, today
 
 async def apply_depreciation(uow: UnitOfWork, events: Sequence[AssetChangeEvent]) -> list[bool]:
     """Recompute the depreciation schedule of each event's asset (once, for its newest version)."""
-    claimed = await _claimed(uow, ConsumerName.DEPRECIATION, events)
+    claimed = await claimed_events(uow, ConsumerName.DEPRECIATION, events)
     ids = _asset_ids(events, claimed)
     stored = await uow.projections.lock_depreciations(ids) if ids else {}
     applied = _newer(events, claimed, stored)
@@ -155,7 +161,7 @@ def _schedule_name(value: DepreciationSchedule | None) -> str | None:
 
 async def apply_audit(uow: UnitOfWork, events: Sequence[AssetChangeEvent]) -> list[bool]:
     """Write the audit entry of each change; every version is kept, each once."""
-    claimed = await _claimed(uow, ConsumerName.AUDIT, events)
+    claimed = await claimed_events(uow, ConsumerName.AUDIT, events)
     await uow.projections.insert_audit_entries(
         [_audit_entry(event) for event, fresh in zip(events, claimed, strict=True) if fresh]
     )

@@ -49,6 +49,8 @@ def test_smoke_run_writes_every_key_with_sane_types(smoke_results: dict[str, Any
     doc = smoke_results
     for key in ("read_ratio", "write_ratio", "pipeline_ratio", "e2e_p99_ms", "deep_page_p99_ms"):
         assert _number(doc[key]) and doc[key] >= 0, key
+    for key in ("webhook_ratio", "webhook_deliveries_per_s", "webhook_p50_ms", "webhook_p99_ms"):
+        assert _number(doc[key]) and doc[key] > 0, key
     for key in ("import_ratio", "drain_ratio", "export_ratio"):
         assert _number(doc[key]) and doc[key] > 0, key
     for key in ("import_rows_per_s", "drain_assets_per_s", "export_rows_per_s"):
@@ -62,7 +64,7 @@ def test_smoke_run_writes_every_key_with_sane_types(smoke_results: dict[str, Any
     assert isinstance(doc["machine"]["memory"], str)
     assert isinstance(doc["date"], str) and doc["date"][:4].isdigit()
     assert doc["mode"] == "smoke"
-    assert {"import", "drain", "export"} <= set(doc["options"]["phases"])
+    assert {"webhooks", "import", "drain", "export"} <= set(doc["options"]["phases"])
     assert all({"target", "measured", "goal", "met"} <= set(t) for t in doc["targets"])
 
 
@@ -74,6 +76,8 @@ def test_smoke_run_measures_both_sides_of_each_comparison(smoke_results: dict[st
         assert details["read"][connections]["raw"]["rate"] > 0
     assert details["write"]["10"]["app"]["rate"] > 0 and details["write"]["10"]["raw"]["rate"] > 0
     assert details["pipeline"]["app"]["max_rate"] > 0 and details["pipeline"]["raw"]["max_rate"] > 0
+    hooks = details["webhooks"]
+    assert hooks["app"]["count"] > 0 and hooks["app"]["rate"] > 0 and hooks["raw"]["rate"] > 0
     imported, drain, export = details["import"], details["drain"], details["export"]
     assert isinstance(imported["rows"], int) and imported["rows"] > 0
     assert imported["app"]["rate"] > 0 and imported["raw"]["rate"] > 0

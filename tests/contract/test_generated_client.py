@@ -35,6 +35,7 @@ from services.api.v2.schemas import (
     UsageStatusRef,
 )
 from tests.conftest import Tenant, poll, served_openapi
+from tests.e2e.webhook_receiver import Receiver, receiving
 
 BIN = Path(sys.executable).parent
 # Measured here (2 cores, shared with other test runs): openapi-python-client 3.5-5.5 s,
@@ -425,6 +426,48 @@ async def test_etags_if_match_and_idempotency_keys_through_the_generated_client(
     problem = _ok(stale, 412)
     assert isinstance(problem, m.ProblemDocument) and problem.code == "PRECONDITION_FAILED"
     assert stale.headers["ETag"].startswith(f'"{asset.id}.2.')
+
+
+@pytest.mark.timeout(GENERATE_TIMEOUT + HISTORY_DEADLINE)
+async def test_a_webhook_through_the_generated_client_delivers_a_verified_change(
+    generated: Generated, api: Any, worker: asyncio.Task[None]
+) -> None:
+    m = generated.models
+    async with receiving() as receiver:
+        created = await generated.op("register_a_webhook_v1_webhooks").asyncio_detailed(
+            client=api,
+            body=m.WebhookCreate(url=receiver.url("/gen"), events=["asset.created", "asset.deleted"]),
+        )
+        hook = _ok(created, 201).data
+        assert hook.secret.startswith("whsec_") and list(hook.events) == ["asset.created", "asset.deleted"]
+        ping = _ok(
+            await generated.op("ping_a_webhook_v1_webhooks_id_ping").asyncio_detailed(hook.id, client=api)
+        )
+        assert ping.data.delivered is True and ping.data.status_code == 200
+        asset = _ok(
+            await generated.op("create_an_asset_v1_assets").asyncio_detailed(
+                client=api, body=m.AssetCreate(name="hooked")
+            ),
+            201,
+        ).data
+        await poll(lambda: _arrived(receiver, "/gen", 2), timeout=HISTORY_DEADLINE)
+        log = generated.op("a_webhook_s_delivery_log_v1_webhooks_id_deliveries")
+        delivered = _ok(await log.asyncio_detailed(hook.id, client=api, event_type="asset.created"))
+        bad = _ok(
+            await generated.op("register_a_webhook_v1_webhooks").asyncio_detailed(
+                client=api, body=m.WebhookCreate(url=receiver.url("/gen"), events=["asset.creatd"])
+            ),
+            400,
+        )
+    event = receiver.at("/gen")[-1].verified(hook.secret)
+    assert event["type"] == "asset.created" and event["subject"] == asset.id
+    [entry] = delivered.data
+    assert entry.event_id == event["id"] and entry.attempt_log[0].status_code == 200
+    assert isinstance(bad, m.ProblemDocument) and bad.errors[0].field == "events[0]"
+
+
+async def _arrived(receiver: Receiver, path: str, count: int) -> bool:
+    return len(receiver.at(path)) >= count
 
 
 # --- v2 -------------------------------------------------------------------------------------------

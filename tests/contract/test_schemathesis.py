@@ -68,7 +68,13 @@ DIALECTS: dict[str, tuple[str | None, bool]] = {
 #   read a recursive schema; see CUSTOM_VALUE_RULE), so a deeper number out of range is refused;
 # - the items of a bulk PATCH must name different assets: uniqueItems compares whole items, it
 #   cannot say "unique by id" (the ids of a bulk DELETE are plain strings, and the document says
-#   uniqueItems for them).
+#   uniqueItems for them);
+# - a webhook's URL must have a host that resolves, only to public addresses (unless the server
+#   allows private networks), on a port from 1 to 65535, and be https unless the server allows
+#   plain http: resolution is the network's state and the rest the server's settings (a regex
+#   could bound the port, not readably);
+# - each of a webhook's `events` must match at least one event type: by choice, as a regex could
+#   list every pattern that does, but not readably.
 _REFERENCE = re.compile(r"^no [\w ]+ with id .* in this organisation$", re.DOTALL)
 _UNKNOWN_CURSOR = ("cursor", "is not a cursor this API gave out")
 _UNIQUE_NAMES = "field names must be unique"
@@ -82,6 +88,11 @@ _NUL = "must not contain NUL (\\u0000)"
 _NUMBER_OUT_OF_RANGE = re.compile(r"^holds a number out of range at .+: numbers must be finite", re.DOTALL)
 _SAME_ASSET = re.compile(r"^names the same asset as data\[\d+\]$")
 _NUL_IN_QUERY = "must not contain NUL characters"
+_WEBHOOK_URL = re.compile(
+    r"^(its host \S+ does not resolve|must reach a public address: |must be an https URL \(plain http"
+    r"|is not a valid URL \(Port|must not name port 0)"
+)
+_NO_EVENT_TYPE = re.compile(r"^matches no event type; the event types are ")
 
 
 def _problems(body: Any) -> list[tuple[str, str]]:
@@ -104,6 +115,8 @@ def _inexpressible(problem: tuple[str, str]) -> bool:
         or (field_name.startswith(_CUSTOM_FIELDS) and bool(_CUSTOM_FIELD.match(message)))
         or (field_name == "end_date" and bool(_DATES_IN_ORDER.match(message)))
         or (field_name.startswith("data[") and bool(_SAME_ASSET.match(message)))
+        or (field_name == "url" and bool(_WEBHOOK_URL.match(message)))
+        or (field_name.startswith("events[") and bool(_NO_EVENT_TYPE.match(message)))
         or (
             field_name.endswith(("custom_fields", "template.fields"))
             and bool(_NUMBER_OUT_OF_RANGE.match(message))

@@ -84,6 +84,17 @@ KINDS = (
         "the same asset twice in a bulk change", re.compile(r"^data\[\d+\]\.id: names the same asset as")
     ),
     Inexpressible(
+        "a webhook URL whose host does not resolve",
+        re.compile(
+            r"^url: (its host \S+ does not resolve|must reach a public address: |is not a valid URL \(Port"
+            r"|must not name port 0)"
+        ),
+    ),
+    Inexpressible(
+        "a webhook's `events` pattern that matches no event type",
+        re.compile(r"^events\[\d+\]: matches no event type; the event types are "),
+    ),
+    Inexpressible(
         "an import's file that is not CSV or NDJSON of assets",
         re.compile(r"^import: (detail: The (file|header) |code: IMPORT_REJECTED)"),
     ),
@@ -224,6 +235,12 @@ def test_every_kind_is_recognised_and_nothing_else() -> None:
     assert kinds_of(v1 % ("data[5].custom_fields.[0].x", nul))
     assert kinds_of('{"template.fields.x\\u00a0y[1].p: \\u0010\\\\u0000 ":["' + nul + '"]}')
     assert kinds_of('{"instance":"/v1/assets/import","code":"IMPORT_REJECTED","detail":"2 problems"}')
+    assert kinds_of(v1 % ("url", "its host 0aB.example does not resolve"))
+    assert kinds_of(
+        v1 % ("url", "must reach a public address: its host 0 resolves to 0.0.0.0, the unspecified")
+    )
+    assert kinds_of(v1 % ("events[2]", "matches no event type; the event types are asset.created"))
+    assert kinds_of(v1 % ("url", "must not carry a user name or password")) is None  # the pattern says so
     # A NUL where the document says no string holds one, or any other rule, is a finding.
     assert kinds_of(v1 % ("name", nul)) is None
     assert kinds_of(v1 % ("name", "must not be blank")) is None

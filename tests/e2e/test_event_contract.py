@@ -20,6 +20,7 @@ from shared.services import organisations
 from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from tests.conftest import Tenant, poll
+from tests.e2e.webhook_receiver import Receiver, receiving
 
 Body = dict[str, Any]
 Worker = asyncio.Task[None]
@@ -54,7 +55,8 @@ def problems(validator: jsonschema_rs.Validator, body: Body) -> list[str]:
 async def _tenant(pool: asyncpg.Pool) -> Tenant:
     name = f"org-{uuid.uuid4().hex[:12]}"
     org = await organisations.create_organisation(unit_of_work(pool), name, None)
-    _, token = await organisations.create_token(unit_of_work(pool), name, ["assets:read", "assets:write"])
+    scopes = ["assets:read", "assets:write", "webhooks:read", "webhooks:write"]
+    _, token = await organisations.create_token(unit_of_work(pool), name, scopes)
     return Tenant(name, org.id, token, token, token)
 
 
@@ -70,8 +72,25 @@ async def _send(
 async def produced(
     client: TestClient, pool: asyncpg.Pool, worker: Worker, settings: Settings
 ) -> list[tuple[str, Body]]:
-    """Every kind of event, each made the way the service makes it, as the outbox holds them."""
+    """Every kind of event, each made the way the service makes it, as the outbox holds them (and
+    webhook.ping, which is never published, as a webhook endpoint receives it)."""
+    async with receiving() as receiver:
+        return await _produce(client, pool, settings, receiver)
+
+
+async def _produce(
+    client: TestClient, pool: asyncpg.Pool, settings: Settings, receiver: Receiver
+) -> list[tuple[str, Body]]:
     tenant = await _tenant(pool)
+    # An endpoint that answers 410 to its first delivery, which the worker then disables.
+    receiver.scripts["/gone"] = [410]
+    await _send(
+        client, tenant, "POST", "/v1/webhooks", 201, url=receiver.url("/gone"), events=["asset.created"]
+    )
+    ping_to = await _send(
+        client, tenant, "POST", "/v1/webhooks", 201, url=receiver.url("/ping"), events=["#"]
+    )
+    await _send(client, tenant, "POST", f"/v1/webhooks/{ping_to['data']['id']}/ping", 200)
     today = dt.date.today()
     soon, gone = today + dt.timedelta(days=1), today - dt.timedelta(days=3)
     assert settings.expiry_warning_days >= 1
@@ -135,12 +154,17 @@ async def produced(
 
     async def every_notice() -> list[tuple[str, Body]]:
         rows = await outbox()
-        return rows if {t.value for t in EventType} - {"asset.deleted"} <= {key for key, _ in rows} else []
+        wanted = {t.value for t in EventType} - {"asset.deleted", "webhook.ping"}
+        return rows if wanted <= {key for key, _ in rows} else []
 
-    await poll(every_notice)  # the worker's lifecycle consumer writes the four notices
+    # The worker's lifecycle consumer writes the four notices, its dispatcher webhook.disabled.
+    await poll(every_notice)
     await _send(client, tenant, "DELETE", f"/v1/assets/{laptop['id']}", 200)
     rows: list[tuple[str, Body]] = await outbox()
-    return rows
+    [ping] = [
+        json.loads(r.body) for r in receiver.at("/ping") if json.loads(r.body)["type"] == "webhook.ping"
+    ]
+    return [*rows, ("webhook.ping", ping)]
 
 
 async def test_every_event_type_is_produced_and_matches_the_published_contract(

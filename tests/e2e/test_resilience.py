@@ -24,16 +24,13 @@ from urllib.parse import urlsplit
 import aio_pika
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.api.app import create_app
-from services.worker.main import run_worker
-from shared.db import create_pool, with_database
-from shared.migrate import migrate_database
+from shared.db import create_pool
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_all, declare_exchange
-from tests.conftest import EventTap, TenantFactory, drop_database, poll
+from tests.conftest import EventTap, TenantFactory, app_of, poll, worker_of
 from tests.e2e.tcp_proxy import TcpProxy
 
 # Helpers ---------------------------------------------------------------------------------------
@@ -53,58 +50,11 @@ def _settings(base: Settings, prefix: str, amqp_url: str | None = None) -> Setti
     )
 
 
-@contextlib.asynccontextmanager
-async def _app(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
-
-
-@contextlib.asynccontextmanager
-async def _worker(settings: Settings, registry: CollectorRegistry | None = None) -> AsyncIterator[None]:
-    """The real worker, in this loop, until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(settings, stop, registry), name="res-worker")
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
-
-
 def _consumed(registry: CollectorRegistry, consumer: str, outcome: str) -> float:
     value = registry.get_sample_value(
         "assetflow_events_consumed_total", {"consumer": consumer, "outcome": outcome}
     )
     return value or 0.0
-
-
-@pytest.fixture(scope="module")
-async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
-    """A migrated database to copy: each test here gets a database of its own."""
-    name = f"assetflow_res_tpl_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await migrate_database(with_database(postgres_server_url, name))
-    yield name
-    await drop_database(postgres_server_url, name)
-
-
-@pytest.fixture
-async def res_database_url(postgres_server_url: str, template_database: str) -> AsyncIterator[str]:
-    """A database of the test's own. The outbox is per database and every relay on a database claims
-    all of its rows: sharing the session's database would let the session app's relay publish this
-    test's events to the session's exchange (and a failed test's backlog leak into the next)."""
-    name = f"assetflow_res_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await admin.close()
-    yield with_database(postgres_server_url, name)
-    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture
@@ -253,7 +203,7 @@ async def test_redelivered_events_are_applied_once(
     registry = CollectorRegistry()
     tenant = await make_tenant()
     tap = await _tap(direct, prefix)
-    async with _app(mine) as client, _worker(mine, registry):
+    async with app_of(mine) as client, worker_of(mine, registry):
         asset = await _create(
             client,
             tenant.auth(),
@@ -328,7 +278,7 @@ async def test_poison_messages_are_dead_lettered_with_a_reason_and_do_not_block(
     mine = _settings(settings, prefix)
     registry = CollectorRegistry()
     tenant = await make_tenant()
-    async with _app(mine) as client, _worker(mine, registry):
+    async with app_of(mine) as client, worker_of(mine, registry):
         # Make sure the topology exists (the worker declares it on start; this is idempotent).
         await declare_all(direct, Topology(prefix))
         not_json = b"\x00{this is not json"
@@ -401,7 +351,7 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
     registry = CollectorRegistry()
     tenant = await make_tenant()
     tap = await _tap(direct, prefix)
-    async with _app(mine) as client:
+    async with app_of(mine) as client:
         asset = await _create(
             client,
             tenant.auth(),
@@ -435,7 +385,7 @@ async def test_an_older_version_arriving_late_does_not_regress_projections_but_i
             await queue.purge()
         for event in (events[0], events[2]):
             await _republish(direct, prefix, _body(event), event["type"])
-        async with _worker(mine, registry):
+        async with worker_of(mine, registry):
 
             async def at_v3() -> bool:
                 state = await _projection(pool, asset["id"])
@@ -491,7 +441,7 @@ async def test_a_forged_lower_version_with_a_new_id_changes_no_projection(
     registry = CollectorRegistry()
     tenant = await make_tenant()
     tap = await _tap(direct, prefix)
-    async with _app(mine) as client, _worker(mine, registry):
+    async with app_of(mine) as client, worker_of(mine, registry):
         asset = await _create(
             client,
             tenant.auth(),
@@ -594,7 +544,7 @@ async def test_broker_cut_mid_stream_loses_nothing_and_doubles_nothing(
     tenant = await make_tenant()
     tap = await _tap(direct, prefix)
     seen: list[dict[str, Any]] = []
-    async with _app(mine) as client, _worker(mine):
+    async with app_of(mine) as client, worker_of(mine):
 
         async def ready() -> bool:
             response = await client.get("/readyz")
@@ -668,7 +618,7 @@ async def test_api_started_while_the_broker_is_unreachable_accepts_writes_and_se
     tap = await _tap(direct, prefix)
     seen: list[dict[str, Any]] = []
     # The worker starts while the broker is unreachable too, and waits for it.
-    async with _app(mine) as client, _worker(mine):
+    async with app_of(mine) as client, worker_of(mine):
         ids = [(await _create(client, tenant.auth(), name=f"Early {i}"))["id"] for i in range(5)]
         response = await client.get("/readyz")
         assert response.status == 503
@@ -762,7 +712,7 @@ async def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(
 ) -> None:
     mine = _settings(settings, prefix)
     tenant = await make_tenant()
-    async with _app(mine) as client:
+    async with app_of(mine) as client:
         await _write_run(client, tenant.auth(), 70)
         events = await _event_ids(pool, tenant.org_id)
         assert len(events) == 105
@@ -801,7 +751,7 @@ async def test_sigterm_finishes_in_flight_work_exits_0_and_a_restart_takes_the_r
 ) -> None:
     mine = _settings(settings, prefix)
     tenant = await make_tenant()
-    async with _app(mine) as client:
+    async with app_of(mine) as client:
         await _write_run(client, tenant.auth(), 40)
         events = await _event_ids(pool, tenant.org_id)
         assert len(events) == 60
@@ -859,7 +809,7 @@ async def test_readyz_reports_a_lost_broker_even_when_nothing_is_being_written(
 ) -> None:
     """README: /readyz is 503 unless the relay is connected to the broker; an idle relay too."""
     mine = _settings(settings, prefix, _through(proxy, amqp_url))
-    async with _app(mine) as client:
+    async with app_of(mine) as client:
 
         def readiness(status: int, broker: str) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:

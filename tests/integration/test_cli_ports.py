@@ -195,6 +195,9 @@ async def start_dev(database_url: str, amqp_url: str, prefix: str, log: Path) ->
         API_PORT=str(api_port),
         WORKER_PORT=str(free_port()),
         LOG_LEVEL="WARNING",
+        # `dev` keeps its webhook key in the config folder: the test's own, never the user's.
+        XDG_CONFIG_HOME=str(log.parent / "config"),
+        WEBHOOK_SECRET_KEY="",
     )
     with log.open("wb") as logs:
         process = await asyncio.create_subprocess_exec(
@@ -231,15 +234,27 @@ async def test_a_second_dev_says_the_demo_organisation_exists_and_how_to_mint_a_
     dev.append(first)
     lines = await first.read_until("usl_live_")
     assert "Created organisation 'Demo'. Its token (shown once):" in lines
+    key_file = tmp_path / "config" / "assetflow" / "webhook-secret-key"
+    assert (
+        f"Made a key for webhook secrets, kept in {key_file} (set WEBHOOK_SECRET_KEY to use another)."
+        in lines
+    )
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text()
     await first.serving()
     assert await first.interrupt() == 0, first.log.read_text()
 
     second = await start_dev(missing_database, amqp_url, prefix, tmp_path / "second.log")
     dev.append(second)
     lines = await second.read_until("assetflow token create")
-    command = "uv run assetflow token create --org Demo --scope assets:read --scope assets:write"
+    command = (
+        "uv run assetflow token create --org Demo --scope assets:read --scope assets:write "
+        "--scope webhooks:read --scope webhooks:write"
+    )
     assert lines[-3:] == ["Organisation 'Demo' exists already. Mint a token for it with:", "", f"  {command}"]
     assert not any("usl_live_" in line for line in lines)  # the old token is not shown again
+    assert f"Webhook secrets are encrypted with the key in {key_file} (WEBHOOK_SECRET_KEY)." in lines
+    assert key_file.read_text() == key  # the same key, so the secrets made before still open
     await second.serving()
     assert await second.interrupt() == 0, second.log.read_text()
     assert await organisation_names(missing_database, postgres_server_url) == ["Demo"]
@@ -287,7 +302,8 @@ async def test_dev_on_a_database_with_other_organisations_names_one_to_mint_a_to
     assert lines[-3:] == [
         "Organisation 'Acme Corp' exists, so no demo organisation was made. Mint a token for it with:",
         "",
-        "  uv run assetflow token create --org 'Acme Corp' --scope assets:read --scope assets:write",
+        "  uv run assetflow token create --org 'Acme Corp' --scope assets:read --scope assets:write "
+        "--scope webhooks:read --scope webhooks:write",
     ]
     await started.serving()
     assert await started.interrupt() == 0, started.log.read_text()

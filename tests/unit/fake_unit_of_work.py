@@ -12,7 +12,7 @@ import copy
 import datetime as dt
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import TracebackType
@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 from uuid import UUID, uuid4
 
 from shared.asset_columns import ExportedAsset
+from shared.db import Conn
 from shared.domain.consumers import ConsumerName
 from shared.domain.depreciation import Period, months_of
 from shared.domain.idempotency import KeptAnswer
@@ -29,6 +30,7 @@ from shared.errors import Conflict, TagTaken
 from shared.repositories import catalog as tables
 from shared.repositories.catalog import CatalogTable, Lock
 from shared.repositories.projections import Buried, DepreciationRow, LifecycleRow
+from shared.repositories.webhooks import WebhookRepository
 
 R = TypeVar("R", bound=Entry)
 
@@ -542,6 +544,18 @@ class FakeIdempotency(_Part):
         return 0
 
 
+class _NoDatabase:
+    """Where the fake's webhooks would get a connection: the unit tests do not reach webhooks."""
+
+    def connection(self) -> AbstractAsyncContextManager[Conn]:
+        raise AssertionError(
+            "the unit tests' fake unit of work has no webhooks; test them against PostgreSQL"
+        )
+
+    def connection_apart(self) -> AbstractAsyncContextManager[Conn]:
+        return self.connection()
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.state = State()
@@ -552,6 +566,7 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(self)
         self.exports = FakeExports(self)
         self.idempotency = FakeIdempotency(self)
+        self.webhooks = WebhookRepository(_NoDatabase())
         self.transactions = 0  # how many began, savepoints included
 
     async def __aenter__(self) -> Self:

@@ -112,6 +112,8 @@ def test_event_types_and_constants() -> None:
         "asset.warranty.expired",
         "asset.support.expiring",
         "asset.support.expired",
+        "webhook.ping",
+        "webhook.disabled",
     }
     assert set(ASSET_CHANGE_TYPES) == {
         EventType.ASSET_CREATED,

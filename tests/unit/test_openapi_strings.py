@@ -11,7 +11,7 @@ from shared.settings import Settings
 
 # Text that some pattern of the document accepts: for each pattern one of them must match, so that
 # putting a NUL into it shows whether the pattern lets NUL through.
-_SAMPLES = ("a", "A", "1", "N", "10.50", "abc-1", "{PREFIX}-NNNN")
+_SAMPLES = ("a", "A", "1", "N", "10.50", "abc-1", "{PREFIX}-NNNN", "https://example.com/hook")
 
 
 def _document() -> dict[str, Any]:

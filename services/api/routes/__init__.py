@@ -2,7 +2,17 @@
 
 from aiohttp import web
 
-from services.api.routes import assets, catalog, docs, export, history, imports, operations, settings
+from services.api.routes import (
+    assets,
+    catalog,
+    docs,
+    export,
+    history,
+    imports,
+    operations,
+    settings,
+    webhooks,
+)
 from services.api.v2 import routes as v2
 
 
@@ -15,5 +25,6 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(catalog.routes())
     app.add_routes(settings.routes())
     app.add_routes(history.routes())
+    app.add_routes(webhooks.routes())
     app.add_routes(v2.routes())
     app.on_startup.append(docs.build_document)
