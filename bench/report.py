@@ -88,6 +88,8 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     add("pipeline ratio", pipe, ">= 0.5", None if pipe is None else pipe >= 0.5)
     e2e = doc.get("e2e_p99_ms")
     add("end-to-end p99 at half load", e2e, "< 250 ms", None if e2e is None else e2e < 250, f"{_num(e2e)} ms")
+    hooks = doc.get("webhook_ratio")
+    add("webhook deliveries ratio (no target set)", hooks, "-", None)
     for phase, least in BULK_TARGETS.items():
         bulk = doc.get(f"{phase}_ratio")
         add(f"{phase} ratio", bulk, f">= {least}", None if bulk is None else bulk >= least)
@@ -167,6 +169,27 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
             ]
         )
         rows.append(["", "half rate, events/s", _num(app["half_rate"], 0), _num(raw["half_rate"], 0), ""])
+    hooks = details.get("webhooks")
+    if hooks:
+        app, raw = hooks["app"], hooks["raw"]
+        rows.append(
+            [
+                "webhooks",
+                "deliveries/s, burst",
+                _num(app["rate"], 0),
+                _num(raw["rate"], 0),
+                _num(hooks["ratio"], 2),
+            ]
+        )
+        rows.append(
+            [
+                "",
+                f"p50 / p99 ms (app: commit to arrival at {_num(app['half_rate'], 0)}/s; raw: a POST)",
+                _pair(app["p50_ms"], app["p99_ms"]),
+                _pair(raw["p50_ms"], raw["p99_ms"]),
+                "",
+            ]
+        )
     rows += _bulk_rows(details)
     lists = details.get("list", {})
     sizes = sorted(lists, key=int)

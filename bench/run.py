@@ -25,13 +25,14 @@ import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import bulk, export, report
+from bench import bulk, export, report, webhooks
 from bench.common import PROJECTED_FROM, LoadResult, log, machine, median, parse_emitted, percentile
 from bench.rawpipe import write_bodies
 from bench.seed import seed_assets
 from bench.stack import RATE_LIMIT_UNSPENDABLE, REPO, Service, Stack, running_stack
 from shared.domain.tokens import hash_token
 from shared.events import ASSET_CHANGE_TYPES
+from shared.topology import CONSUMERS
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "bench.lua"
@@ -42,12 +43,12 @@ PIPELINE_CONNECTIONS = 20
 DEEP_PAGE = 5000
 PAGE_LIMIT = 20
 READ_ROUTE = "/v1/assets/{id}"  # the route label of GET /v1/assets/:id in the api's metrics
-PHASES = ("read", "ratelimit", "write", "pipeline", "import", "drain", "list", "export")
+PHASES = ("read", "ratelimit", "write", "pipeline", "webhooks", "import", "drain", "list", "export")
 # The api configurations of the ratelimit phase, in the order of its first round; the limited ones.
 RATE_LIMIT_CONFIGS = report.RATE_LIMIT_CONFIGS
 RATE_LIMITED = tuple(c for c in RATE_LIMIT_CONFIGS if c != "off")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-# The events each of the three consumers applies (and records in processed_events).
+# The events each of the worker's consumers applies (and records in processed_events).
 CHANGE_ROUTING_KEYS = [t.value for t in ASSET_CHANGE_TYPES]
 
 POST_BODY = {
@@ -272,8 +273,9 @@ class Suite:
     # ---- waiting for the pipeline -------------------------------------------------------------
 
     async def wait_quiet(self, limit_s: float = 300.0) -> None:
-        """Until every event in the outbox is published, and each asset change applied by all three
-        consumers (the worker's coverage notices, also in the outbox, go to no consumer of them)."""
+        """Until every event in the outbox is published, and each asset change applied by every
+        consumer (the worker's coverage notices, also in the outbox, go to the webhooks consumer
+        only)."""
         conn = await self.db()
         try:
             deadline = time.monotonic() + limit_s
@@ -283,8 +285,9 @@ class Suite:
                        LEFT JOIN (SELECT event_id, count(*) AS n FROM processed_events GROUP BY event_id) p
                          USING (event_id)
                        WHERE o.routing_key <> 'bench.raw' AND (o.sent_at IS NULL
-                         OR (o.routing_key = ANY($1::text[]) AND coalesce(p.n, 0) < 3))""",
+                         OR (o.routing_key = ANY($1::text[]) AND coalesce(p.n, 0) < $2))""",
                     CHANGE_ROUTING_KEYS,
+                    len(CONSUMERS),
                 )
                 if pending == 0:
                     return
@@ -920,6 +923,7 @@ def summarise(
     write = results.get("write", {}).get(str(WRITE_CONNECTIONS), {})
     pipeline = results.get("pipeline", {})
     imported, drain, exported = (results.get(p, {}) for p in ("import", "drain", "export"))
+    hooks = results.get("webhooks", {})
     limited = results.get("ratelimit", {}).get("connections", {})
     rate_limit_cost = None
     if limited:
@@ -941,6 +945,10 @@ def summarise(
         "export_rows_per_s": exported.get("app", {}).get("rate"),
         "list_p99_ms": list_p99,
         "e2e_p99_ms": pipeline.get("app", {}).get("half_p99_ms"),
+        "webhook_ratio": hooks.get("ratio"),
+        "webhook_deliveries_per_s": hooks.get("app", {}).get("rate"),
+        "webhook_p50_ms": hooks.get("app", {}).get("p50_ms"),
+        "webhook_p99_ms": hooks.get("app", {}).get("p99_ms"),
         "deep_page_p99_ms": deep,
         "rss_mb": rss,
         "machine": machine(),
@@ -1005,6 +1013,9 @@ async def run_suite(opts: Options) -> dict[str, Any]:
             checkpoint()
         if "pipeline" in opts.only:
             await suite.pipeline_phase()
+            checkpoint()
+        if "webhooks" in opts.only:
+            await webhooks.webhooks_phase(suite)
             checkpoint()
         if {"import", "drain"} & opts.only:
             await bulk.import_phase(suite)

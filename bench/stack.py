@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import aiohttp
 import asyncpg
+from cryptography.fernet import Fernet
 
 from bench.common import log, peak_rss_mb, service_process
 from bench.rawpipe import exchange_name, queue_names
@@ -130,6 +131,7 @@ class Stack:
     api: Service | None = None
     worker: Service | None = None
     db_created: bool = False
+    webhook_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
 
     @property
     def db_name(self) -> str:
@@ -170,6 +172,10 @@ class Stack:
             RATE_LIMIT_STORAGE_URL="memory://",
             RATE_LIMIT_KEY_PREFIX=self.rate_limit_prefix,
             **RATE_LIMIT_UNSPENDABLE,
+            # Webhooks to the webhooks phase's receiver on 127.0.0.1, over plain http.
+            WEBHOOK_SECRET_KEY=self.webhook_key,
+            WEBHOOK_ALLOW_HTTP="true",
+            WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
         )
         env.update(overrides or {})
         return env
@@ -230,6 +236,8 @@ class Stack:
             "assets:read",
             "--scope",
             "assets:write",
+            "--scope",
+            "webhooks:write",
             "--name",
             "bench",
         )
@@ -275,7 +283,7 @@ class Stack:
                 await asyncio.sleep(0.2)
 
     async def _worker_ready(self) -> None:
-        """Ready when each of the worker's three queues has a consumer."""
+        """Ready when each of the worker's queues has a consumer."""
         assert self.worker is not None
         deadline = time.monotonic() + READY_SECONDS
         connection = await aio_pika.connect(self.amqp_url)

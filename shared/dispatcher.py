@@ -142,7 +142,8 @@ class Dispatcher:
                 self._metrics.in_flight.set(len(self._in_flight))
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more due
-                pause = await self._until_next_due(pause)
+                if not claimed:
+                    pause = await self._until_next_due(pause)
                 if time.monotonic() - last_counts >= _COUNTS_EVERY_SECONDS:
                     due, _ = await unit_of_work(self._pool).webhooks.counts()
                     self._metrics.due.set(due)

@@ -207,24 +207,35 @@ class WebhookRepository:
         async with self._db.connection() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _CLAIM_LOCK)
             rows = await conn.fetch(
-                """WITH busy AS (
-                       SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-                       WHERE leased_until > now() GROUP BY endpoint_id
+                """WITH RECURSIVE waiting AS (
+                       -- Each endpoint with a pending delivery, by a skip scan of the index (a
+                       -- claim costs a probe per such endpoint, not a row per delivery due).
+                       (SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending'
+                        ORDER BY endpoint_id LIMIT 1)
+                       UNION ALL
+                       SELECT (SELECT d.endpoint_id FROM webhook_deliveries d
+                               WHERE d.status = 'pending' AND d.endpoint_id > w.endpoint_id
+                               ORDER BY d.endpoint_id LIMIT 1)
+                       FROM waiting w WHERE w.endpoint_id IS NOT NULL
+                   ), open AS (
+                       SELECT e.id, e.failing_since IS NOT NULL AS failing,
+                              CASE WHEN e.failing_since IS NULL THEN $2 ELSE 1 END - (
+                                  SELECT count(*) FROM webhook_deliveries x
+                                  WHERE x.endpoint_id = e.id AND x.leased_until > now()) AS room
+                       FROM waiting w JOIN webhook_endpoints e ON e.id = w.endpoint_id AND e.enabled
                    ), due AS (
-                       SELECT d.id, d.next_attempt_at, e.failing_since IS NOT NULL AS failing,
-                              row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id)
-                                  + coalesce(b.n, 0) AS place
-                       FROM webhook_deliveries d
-                       JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-                       LEFT JOIN busy b ON b.endpoint_id = d.endpoint_id
-                       WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                         AND (d.leased_until IS NULL OR d.leased_until <= now())
+                       SELECT d.id, d.next_attempt_at, o.failing
+                       FROM open o CROSS JOIN LATERAL (
+                           SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                           WHERE d.endpoint_id = o.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+                             AND (d.leased_until IS NULL OR d.leased_until <= now())
+                           ORDER BY d.next_attempt_at LIMIT greatest(o.room, 0)) d
                    ), allowed AS (
                        SELECT id, next_attempt_at, failing,
                               CASE WHEN failing
                                   THEN row_number() OVER (PARTITION BY failing ORDER BY next_attempt_at)
                               END AS failing_place
-                       FROM due WHERE place <= CASE WHEN failing THEN 1 ELSE $2 END
+                       FROM due
                    ), chosen AS (
                        SELECT d.id FROM webhook_deliveries d
                        WHERE d.id IN (
@@ -270,17 +281,6 @@ class WebhookRepository:
             for r in rows
         ]
 
-    async def hold_lease(self, delivery_id: UUID, lease_id: UUID) -> bool:
-        """Lock a delivery for its settlement, if this claim still holds it (its lease did not run
-        out and pass to another dispatcher, and it was not deleted with its endpoint)."""
-        async with self._db.connection() as conn:
-            found = await conn.fetchval(
-                "SELECT 1 FROM webhook_deliveries WHERE id = $1 AND lease_id = $2 FOR UPDATE",
-                delivery_id,
-                lease_id,
-            )
-        return found is not None
-
     async def next_due(self) -> dt.datetime | None:
         """When the soonest pending delivery of an enabled endpoint falls due."""
         async with self._db.connection() as conn:
@@ -297,32 +297,49 @@ class WebhookRepository:
         attempt: Attempt,
         status: DeliveryStatus,
         next_attempt_at: dt.datetime | None,
-    ) -> None:
-        """Log an attempt and settle the delivery: delivered, failed for good, or due again then."""
+        lease_id: UUID | None = None,
+    ) -> bool:
+        """Settle the delivery (delivered, failed for good, or due again then) and log the
+        attempt, in one statement; with `lease_id`, only while that claim holds it. Whether it did."""
         async with self._db.connection() as conn:
-            await conn.execute(
-                """INSERT INTO webhook_attempts (delivery_id, n, at, duration_ms, status_code, error,
-                                                 response_body)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, n) DO NOTHING""",
-                delivery_id,
-                attempt.n,
-                attempt.at,
-                attempt.duration_ms,
-                attempt.status_code,
-                attempt.error,
-                attempt.response_body,
-            )
-            await conn.execute(
-                """UPDATE webhook_deliveries SET attempts = greatest(attempts, $2), status = $3,
-                       next_attempt_at = $4, leased_until = NULL, lease_id = NULL,
-                       window_started_at = coalesce(window_started_at, $5),
-                       finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
-                   WHERE id = $1""",
+            done = await conn.fetchval(
+                """WITH settled AS (
+                       UPDATE webhook_deliveries SET attempts = greatest(attempts, $2), status = $3,
+                           next_attempt_at = $4, leased_until = NULL, lease_id = NULL,
+                           window_started_at = coalesce(window_started_at, $5),
+                           finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+                       WHERE id = $1 AND ($9::uuid IS NULL OR lease_id = $9)
+                       RETURNING id
+                   ), logged AS (
+                       INSERT INTO webhook_attempts (delivery_id, n, at, duration_ms, status_code, error,
+                                                     response_body)
+                       SELECT id, $2, $5, $6, $7, $8, $10 FROM settled
+                       ON CONFLICT (delivery_id, n) DO NOTHING
+                   )
+                   SELECT count(*) FROM settled""",
                 delivery_id,
                 attempt.n,
                 status,
                 next_attempt_at,
                 attempt.at,
+                attempt.duration_ms,
+                attempt.status_code,
+                attempt.error,
+                lease_id,
+                attempt.response_body,
+            )
+        return bool(done)
+
+    async def endpoint_delivered(self, endpoint_id: UUID) -> None:
+        """A success for an endpoint that was not failing: its last delivery and attempt noted, at
+        most once a second (each delivery of a busy endpoint would otherwise queue on its row)."""
+        async with self._db.connection() as conn:
+            await conn.execute(
+                """UPDATE webhook_endpoints SET failing_since = NULL, last_delivered_at = now(),
+                       last_attempt_at = now()
+                   WHERE id = $1 AND (failing_since IS NOT NULL OR last_delivered_at IS NULL
+                                      OR last_delivered_at < now() - interval '1 second')""",
+                endpoint_id,
             )
 
     async def endpoint_answered(

@@ -391,6 +391,10 @@ class Settled:
     disabled: WebhookEndpoint | None
 
 
+class _LeaseLost(Exception):
+    """The claim no longer holds the delivery: what its settlement wrote is undone."""
+
+
 async def settle(
     uow: UnitOfWork, delivery: DueDelivery, result: AttemptResult, plan: RetryPlan, now: dt.datetime
 ) -> Settled | None:
@@ -403,44 +407,52 @@ async def settle(
     window_start = delivery.window_started_at or result.at
     next_at: dt.datetime | None = None
     reason: str | None = None
-    async with uow, uow.transaction():
-        if not await uow.webhooks.hold_lease(delivery.id, delivery.lease_id):
-            return None
-        failing_since, last_delivered = await uow.webhooks.endpoint_answered(
-            delivery.endpoint_id, result.delivered, plan.quiet
-        )
-        if result.delivered:
-            status = DeliveryStatus.DELIVERED
-        elif result.status_code == 410:
-            status, reason = DeliveryStatus.FAILED, GONE_REASON
-        else:
-            next_at = plan.next_attempt(window_start, now, n, random.uniform(-1, 1))
-            status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
-            # Failing all along: attempts in a row for the whole window, or every attempt of a
-            # delivery given up, with nothing delivered to the endpoint since its window began.
-            streak = failing_since is not None and now - failing_since >= plan.give_up_after
-            given_up = status is DeliveryStatus.FAILED and (
-                last_delivered is None or last_delivered < window_start
+    try:
+        async with uow, uow.transaction():
+            if result.delivered:
+                # The common case, in two statements: the endpoint's row only when it changes.
+                if not await uow.webhooks.record_attempt(
+                    delivery.id, _attempt(n, result), DeliveryStatus.DELIVERED, None, delivery.lease_id
+                ):
+                    raise _LeaseLost
+                await uow.webhooks.endpoint_delivered(delivery.endpoint_id)
+                return Settled(DeliveryStatus.DELIVERED, None, None)
+            failing_since, last_delivered = await uow.webhooks.endpoint_answered(
+                delivery.endpoint_id, False, plan.quiet
             )
-            if streak or given_up:
-                hours = plan.give_up_after.total_seconds() / 3600
-                reason = f"every attempt failed for {hours:g} hours (the last: {result.error})"
-        await uow.webhooks.record_attempt(delivery.id, _attempt(n, result), status, next_at)
-        disabled = await uow.webhooks.disable(delivery.endpoint_id, reason) if reason else None
-        if disabled is not None:
-            await _publish_disabled(uow, disabled, now)
+            if result.status_code == 410:
+                status, reason = DeliveryStatus.FAILED, GONE_REASON
+            else:
+                next_at = plan.next_attempt(window_start, now, n, random.uniform(-1, 1))
+                status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
+                # Failing all along: attempts in a row for the whole window, or every attempt of a
+                # delivery given up, with nothing delivered to the endpoint since its window began.
+                streak = failing_since is not None and now - failing_since >= plan.give_up_after
+                given_up = status is DeliveryStatus.FAILED and (
+                    last_delivered is None or last_delivered < window_start
+                )
+                if streak or given_up:
+                    hours = plan.give_up_after.total_seconds() / 3600
+                    reason = f"every attempt failed for {hours:g} hours (the last: {result.error})"
+            if not await uow.webhooks.record_attempt(
+                delivery.id, _attempt(n, result), status, next_at, delivery.lease_id
+            ):
+                raise _LeaseLost
+            disabled = await uow.webhooks.disable(delivery.endpoint_id, reason) if reason else None
+            if disabled is not None:
+                await _publish_disabled(uow, disabled, now)
+    except _LeaseLost:
+        return None
     return Settled(status, next_at, disabled)
 
 
 async def postpone(uow: UnitOfWork, delivery: DueDelivery, result: AttemptResult, plan: RetryPlan) -> None:
     """An attempt that could not be made for a reason of the server's own (its secret unreadable):
     logged, and tried again later, without counting against the endpoint or the retry window."""
-    async with uow, uow.transaction():
-        if await uow.webhooks.hold_lease(delivery.id, delivery.lease_id):
-            later = result.at + dt.timedelta(seconds=plan.then_every)
-            await uow.webhooks.record_attempt(
-                delivery.id, _attempt(delivery.attempts + 1, result), DeliveryStatus.PENDING, later
-            )
+    later = result.at + dt.timedelta(seconds=plan.then_every)
+    await uow.webhooks.record_attempt(
+        delivery.id, _attempt(delivery.attempts + 1, result), DeliveryStatus.PENDING, later, delivery.lease_id
+    )
 
 
 async def _publish_disabled(uow: UnitOfWork, endpoint: WebhookEndpoint, now: dt.datetime) -> None:
