@@ -175,7 +175,7 @@ def _rows(doc: dict[str, Any]) -> tuple[list[list[str]], list[str], list[list[st
         rows.append(
             [
                 "webhooks",
-                "deliveries/s, burst",
+                "deliveries/s, a backlog",
                 _num(app["rate"], 0),
                 _num(raw["rate"], 0),
                 _num(hooks["ratio"], 2),
