@@ -37,7 +37,6 @@ LEASE_MARGIN_SECONDS = 60.0
 _COUNTS_EVERY_SECONDS = 5.0
 _MAX_BACKOFF_SECONDS = 10.0
 _PRUNE_EVERY_SECONDS = 3600.0
-_SETTLE_TRIES = 5
 
 
 class WebhookMetrics:
@@ -180,6 +179,7 @@ class Dispatcher:
             logger.error("webhook attempt not settled; its lease runs out and it is sent again", exc_info=exc)
 
     async def _attempt(self, delivery: DueDelivery, box: SecretBox) -> None:
+        claimed_at = time.monotonic()
         now = dt.datetime.now(dt.UTC)
         try:
             signing = webhooks.signing_secrets(
@@ -193,7 +193,7 @@ class Dispatcher:
             )
             unsent = AttemptResult(now, 0, None, f"not sent: {exc}; rotate the webhook's secret", None)
             await self._retrying(
-                lambda: webhooks.postpone(unit_of_work(self._pool), delivery, unsent, self._plan)
+                lambda: webhooks.postpone(unit_of_work(self._pool), delivery, unsent, self._plan), claimed_at
             )
             self._metrics.attempts.labels("retrying").inc()
             return
@@ -203,7 +203,8 @@ class Dispatcher:
         settled = await self._retrying(
             lambda: webhooks.settle(
                 unit_of_work(self._pool), delivery, result, self._plan, dt.datetime.now(dt.UTC)
-            )
+            ),
+            claimed_at,
         )
         if settled is None:
             logger.warning(
@@ -217,18 +218,34 @@ class Dispatcher:
             outcome = "retrying" if settled.next_attempt_at is not None else "failed"
         self._metrics.attempts.labels(outcome).inc()
 
-    async def _retrying(self, write: Callable[[], Awaitable[T]]) -> T:
-        """A settlement, tried again while the database is briefly away (the lease still holds)."""
+    async def _retrying(self, write: Callable[[], Awaitable[T]], claimed_at: float) -> T:
+        """A settlement, tried again while the database is away or a transaction was chosen to
+        give way (deadlock, serialisation), until shortly before the claim's lease runs out: a
+        settlement that never lands makes the delivery go out again with the lease."""
+        deadline = claimed_at + self._lease.total_seconds() - LEASE_MARGIN_SECONDS / 2
         delay = 0.2
-        for attempt in range(_SETTLE_TRIES):
+        while True:
             try:
                 return await write()
-            except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-                if attempt == _SETTLE_TRIES - 1:
+            except _SETTLE_RETRYABLE as exc:
+                if time.monotonic() + delay > deadline:
                     raise
+                logger.warning(
+                    "could not record a webhook attempt; trying again",
+                    extra={"error": repr(exc), "retry_in_s": delay},
+                )
                 await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                delay = min(delay * 2, 5.0)
+
+
+_SETTLE_RETRYABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # the database shutting down or starting
+    asyncpg.exceptions.TransactionRollbackError,  # a deadlock or serialisation failure
+)
 
 
 async def _pause(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

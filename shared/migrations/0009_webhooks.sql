@@ -36,6 +36,7 @@ CREATE TABLE webhook_deliveries (
     leased_until     timestamptz,                 -- claimed by a dispatcher, being sent ...
     lease_id         uuid,                        -- ... under this claim, which alone may settle it
     window_started_at timestamptz,                -- its first attempt (again after a retry on request)
+    window_attempts  integer NOT NULL DEFAULT 0,  -- attempts made since then (the retry schedule's place)
     created_at       timestamptz NOT NULL DEFAULT now(),
     finished_at      timestamptz,                 -- delivered or given up
     UNIQUE (endpoint_id, event_id)

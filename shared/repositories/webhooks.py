@@ -42,6 +42,7 @@ class DueDelivery:
     attempts: int
     created_at: dt.datetime
     window_started_at: dt.datetime | None
+    window_attempts: int
     lease_id: UUID
     url: str
     secret: bytes
@@ -237,8 +238,11 @@ class WebhookRepository:
                               END AS failing_place
                        FROM due
                    ), chosen AS (
+                       -- Still due when locked: the conditions are checked again on the row's
+                       -- newest version (a late holder may have settled it since the snapshot).
                        SELECT d.id FROM webhook_deliveries d
-                       WHERE d.id IN (
+                       WHERE d.status = 'pending' AND (d.leased_until IS NULL OR d.leased_until <= now())
+                         AND d.id IN (
                            SELECT id FROM allowed
                            WHERE NOT failing OR failing_place <= $4 - (
                                SELECT count(*) FROM webhook_deliveries x
@@ -253,7 +257,8 @@ class WebhookRepository:
                    FROM chosen, webhook_endpoints e
                    WHERE d.id = chosen.id AND e.id = d.endpoint_id
                    RETURNING d.id, d.org_id, d.endpoint_id, d.event_id, d.event_type, d.body,
-                             d.attempts, d.created_at, d.window_started_at, d.lease_id, e.url, e.secret,
+                             d.attempts, d.created_at, d.window_started_at, d.window_attempts, d.lease_id,
+                             e.url, e.secret,
                              e.previous_secret, e.previous_secret_until, e.failing_since""",
                 limit,
                 per_endpoint,
@@ -271,6 +276,7 @@ class WebhookRepository:
                 attempts=r["attempts"],
                 created_at=r["created_at"],
                 window_started_at=r["window_started_at"],
+                window_attempts=r["window_attempts"],
                 lease_id=r["lease_id"],
                 url=r["url"],
                 secret=bytes(r["secret"]),
@@ -282,12 +288,16 @@ class WebhookRepository:
         ]
 
     async def next_due(self) -> dt.datetime | None:
-        """When the soonest pending delivery of an enabled endpoint falls due."""
+        """When the soonest pending delivery of an enabled endpoint falls due, or a lease runs out
+        (the due index walked in order to the first such; the live leases are few)."""
         async with self._db.connection() as conn:
             at: dt.datetime | None = await conn.fetchval(
-                """SELECT min(greatest(d.next_attempt_at, coalesce(d.leased_until, d.next_attempt_at)))
-                   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-                   WHERE d.status = 'pending'"""
+                """SELECT least(
+                       (SELECT d.next_attempt_at FROM webhook_deliveries d
+                        JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+                        WHERE d.status = 'pending' AND d.leased_until IS NULL
+                        ORDER BY d.next_attempt_at LIMIT 1),
+                       (SELECT min(leased_until) FROM webhook_deliveries WHERE leased_until IS NOT NULL))"""
             )
         return at
 
@@ -298,15 +308,20 @@ class WebhookRepository:
         status: DeliveryStatus,
         next_attempt_at: dt.datetime | None,
         lease_id: UUID | None = None,
+        counts: bool = True,
     ) -> bool:
         """Settle the delivery (delivered, failed for good, or due again then) and log the
-        attempt, in one statement; with `lease_id`, only while that claim holds it. Whether it did."""
+        attempt, in one statement; with `lease_id`, only while that claim holds it. An attempt
+        that `counts` starts the retry window if none runs and takes the schedule's next place;
+        one that does not (nothing was sent, for a reason of the server's) is only logged."""
         async with self._db.connection() as conn:
             done = await conn.fetchval(
                 """WITH settled AS (
                        UPDATE webhook_deliveries SET attempts = greatest(attempts, $2), status = $3,
                            next_attempt_at = $4, leased_until = NULL, lease_id = NULL,
-                           window_started_at = coalesce(window_started_at, $5),
+                           window_started_at = CASE WHEN $11 THEN coalesce(window_started_at, $5)
+                                                    ELSE window_started_at END,
+                           window_attempts = window_attempts + CASE WHEN $11 THEN 1 ELSE 0 END,
                            finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
                        WHERE id = $1 AND ($9::uuid IS NULL OR lease_id = $9)
                        RETURNING id
@@ -327,6 +342,7 @@ class WebhookRepository:
                 attempt.error,
                 lease_id,
                 attempt.response_body,
+                counts,
             )
         return bool(done)
 
@@ -428,7 +444,7 @@ class WebhookRepository:
             status = await conn.execute(
                 """UPDATE webhook_deliveries
                    SET status = 'pending', next_attempt_at = now(), finished_at = NULL,
-                       window_started_at = NULL
+                       window_started_at = NULL, window_attempts = 0, leased_until = NULL, lease_id = NULL
                    WHERE id = $1 AND (leased_until IS NULL OR leased_until <= now())""",
                 delivery_id,
             )
@@ -441,8 +457,11 @@ class WebhookRepository:
         """An endpoint enabled again: what waited for it is due now, each with a new retry window."""
         async with self._db.connection() as conn:
             await conn.execute(
-                """UPDATE webhook_deliveries SET next_attempt_at = now(), window_started_at = NULL
-                   WHERE endpoint_id = $1 AND status = 'pending'""",
+                """UPDATE webhook_deliveries
+                   SET next_attempt_at = now(), window_started_at = NULL, window_attempts = 0,
+                       leased_until = NULL, lease_id = NULL
+                   WHERE endpoint_id = $1 AND status = 'pending'
+                     AND (leased_until IS NULL OR leased_until <= now())""",
                 endpoint_id,
             )
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")

@@ -171,6 +171,7 @@ class WebhookStore(Protocol):
         status: DeliveryStatus,
         next_attempt_at: dt.datetime | None,
         lease_id: UUID | None = None,
+        counts: bool = True,
     ) -> bool: ...
     async def endpoint_delivered(self, endpoint_id: UUID) -> None: ...
     async def endpoint_answered(

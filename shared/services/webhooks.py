@@ -411,11 +411,12 @@ async def settle(
         async with uow, uow.transaction():
             if result.delivered:
                 # The common case, in two statements: the endpoint's row only when it changes.
+                # The endpoint before the delivery, as every writer of both locks them (deadlock-free).
+                await uow.webhooks.endpoint_delivered(delivery.endpoint_id)
                 if not await uow.webhooks.record_attempt(
                     delivery.id, _attempt(n, result), DeliveryStatus.DELIVERED, None, delivery.lease_id
                 ):
                     raise _LeaseLost
-                await uow.webhooks.endpoint_delivered(delivery.endpoint_id)
                 return Settled(DeliveryStatus.DELIVERED, None, None)
             failing_since, last_delivered = await uow.webhooks.endpoint_answered(
                 delivery.endpoint_id, False, plan.quiet
@@ -423,7 +424,9 @@ async def settle(
             if result.status_code == 410:
                 status, reason = DeliveryStatus.FAILED, GONE_REASON
             else:
-                next_at = plan.next_attempt(window_start, now, n, random.uniform(-1, 1))
+                next_at = plan.next_attempt(
+                    window_start, now, delivery.window_attempts + 1, random.uniform(-1, 1)
+                )
                 status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
                 # Failing all along: attempts in a row for the whole window, or every attempt of a
                 # delivery given up, with nothing delivered to the endpoint since its window began.
@@ -451,7 +454,12 @@ async def postpone(uow: UnitOfWork, delivery: DueDelivery, result: AttemptResult
     logged, and tried again later, without counting against the endpoint or the retry window."""
     later = result.at + dt.timedelta(seconds=plan.then_every)
     await uow.webhooks.record_attempt(
-        delivery.id, _attempt(delivery.attempts + 1, result), DeliveryStatus.PENDING, later, delivery.lease_id
+        delivery.id,
+        _attempt(delivery.attempts + 1, result),
+        DeliveryStatus.PENDING,
+        later,
+        delivery.lease_id,
+        counts=False,
     )
 
 

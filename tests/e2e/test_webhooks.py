@@ -950,6 +950,10 @@ async def test_a_lost_key_sends_nothing_blames_no_endpoint_and_a_rotation_mends_
             return [d for d in await _deliveries(client, auth, hook["id"]) if d["attempts"]]
 
         [delivery] = await poll(logged)
+        window = await pool.fetchrow(
+            "SELECT window_started_at, window_attempts FROM webhook_deliveries WHERE id = $1",
+            uuid.UUID(delivery["id"]),
+        )
         response = await client.get(f"/v1/webhooks/{hook['id']}", headers=auth)
         state = (await response.json())["data"]
         response = await client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=auth)
@@ -964,6 +968,7 @@ async def test_a_lost_key_sends_nothing_blames_no_endpoint_and_a_rotation_mends_
         "not sent: a webhook secret was encrypted with a key"
     )
     assert state["enabled"] is True and state["failing_since"] is None  # not the endpoint's fault
+    assert window is not None and window["window_started_at"] is None and window["window_attempts"] == 0
     assert rotated["previous_secret_until"] is None  # the unreadable secret is not kept to sign
     assert ping["delivered"] is True
 
