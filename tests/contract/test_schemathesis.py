@@ -70,9 +70,9 @@ DIALECTS: dict[str, tuple[str | None, bool]] = {
 #   cannot say "unique by id" (the ids of a bulk DELETE are plain strings, and the document says
 #   uniqueItems for them);
 # - a webhook's URL must have a host that resolves, only to public addresses (unless the server
-#   allows private networks), on a port from 1 to 65535, and be https unless the server allows
-#   plain http: resolution is the network's state and the rest the server's settings (a regex
-#   could bound the port, not readably);
+#   allows private networks), on a port from 1 to 65535, read by Python's URL parser, and be https
+#   unless the server allows plain http: resolution is the network's state, the scheme the
+#   server's settings, and the rest beyond a readable regex;
 # - each of a webhook's `events` must match at least one event type: by choice, as a regex could
 #   list every pattern that does, but not readably.
 _REFERENCE = re.compile(r"^no [\w ]+ with id .* in this organisation$", re.DOTALL)
@@ -90,7 +90,7 @@ _SAME_ASSET = re.compile(r"^names the same asset as data\[\d+\]$")
 _NUL_IN_QUERY = "must not contain NUL characters"
 _WEBHOOK_URL = re.compile(
     r"^(its host \S+ does not resolve|must reach a public address: |must be an https URL \(plain http"
-    r"|is not a valid URL \(Port|must not name port 0)"
+    r"|is not a valid URL \(|must name a host$|must not name port 0$)"
 )
 _NO_EVENT_TYPE = re.compile(r"^matches no event type; the event types are ")
 

@@ -86,8 +86,9 @@ KINDS = (
     Inexpressible(
         "a webhook URL whose host does not resolve",
         re.compile(
-            r"^url: (its host \S+ does not resolve|must reach a public address: |is not a valid URL \(Port"
-            r"|must not name port 0)"
+            r"^url: (its host \S+ does not resolve|must reach a public address: |is not a valid URL \("
+            r"|must name a host$|must not name port 0$"
+            r"|must be an https URL \(plain http only when WEBHOOK_ALLOW_HTTP=true\)$)"
         ),
     ),
     Inexpressible(
@@ -240,6 +241,9 @@ def test_every_kind_is_recognised_and_nothing_else() -> None:
         v1 % ("url", "must reach a public address: its host 0 resolves to 0.0.0.0, the unspecified")
     )
     assert kinds_of(v1 % ("events[2]", "matches no event type; the event types are asset.created"))
+    assert kinds_of(v1 % ("url", "must be an https URL (plain http only when WEBHOOK_ALLOW_HTTP=true)"))
+    assert kinds_of(v1 % ("url", "is not a valid URL (Invalid IPv6 URL)"))
+    assert kinds_of(v1 % ("url", "must name a host"))
     assert kinds_of(v1 % ("url", "must not carry a user name or password")) is None  # the pattern says so
     # A NUL where the document says no string holds one, or any other rule, is a finding.
     assert kinds_of(v1 % ("name", nul)) is None
