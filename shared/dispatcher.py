@@ -144,8 +144,7 @@ class Dispatcher:
                 if not claimed:
                     pause = await self._until_next_due(pause)
                 if time.monotonic() - last_counts >= _COUNTS_EVERY_SECONDS:
-                    due, _ = await unit_of_work(self._pool).webhooks.counts()
-                    self._metrics.due.set(due)
+                    self._metrics.due.set(await unit_of_work(self._pool).webhooks.due_count())
                     last_counts = time.monotonic()
                 if time.monotonic() - last_prune >= _PRUNE_EVERY_SECONDS:
                     retention = dt.timedelta(days=self._settings.webhook_delivery_retention_days)

@@ -5,10 +5,12 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -319,6 +321,34 @@ async def worker_of(settings: Settings, registry: CollectorRegistry | None = Non
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+
+
+# The console script of this environment, run directly: `uv run assetflow worker` would put uv's own
+# process between the test and the worker, and a SIGKILL would then reach uv and not the worker.
+ASSETFLOW = str(Path(sys.executable).with_name("assetflow"))
+WorkerStarter = Callable[[dict[str, str]], Awaitable[asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def worker_processes(tmp_path: Path) -> AsyncIterator[WorkerStarter]:
+    """Start `assetflow worker` processes, each with this environment and the settings given (its
+    log: worker-N.log in the test's folder); any still running are killed at the end."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(settings: dict[str, str]) -> asyncio.subprocess.Process:
+        env = {**os.environ, "WORKER_PORT": "0", "LOG_LEVEL": "WARNING", **settings}
+        with (tmp_path / f"worker-{len(procs)}.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                ASSETFLOW, "worker", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 class EventTap:

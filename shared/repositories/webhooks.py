@@ -48,7 +48,6 @@ class DueDelivery:
     secret: bytes
     previous_secret: bytes | None
     previous_secret_until: dt.datetime | None
-    failing_since: dt.datetime | None
 
 
 class WebhookRepository:
@@ -259,7 +258,7 @@ class WebhookRepository:
                    RETURNING d.id, d.org_id, d.endpoint_id, d.event_id, d.event_type, d.body,
                              d.attempts, d.created_at, d.window_started_at, d.window_attempts, d.lease_id,
                              e.url, e.secret,
-                             e.previous_secret, e.previous_secret_until, e.failing_since""",
+                             e.previous_secret, e.previous_secret_until""",
                 limit,
                 per_endpoint,
                 lease,
@@ -282,7 +281,6 @@ class WebhookRepository:
                 secret=bytes(r["secret"]),
                 previous_secret=r["previous_secret"] and bytes(r["previous_secret"]),
                 previous_secret_until=r["previous_secret_until"],
-                failing_since=r["failing_since"],
             )
             for r in rows
         ]
@@ -478,14 +476,13 @@ class WebhookRepository:
             )
         return int(status.split()[-1])
 
-    async def counts(self) -> tuple[int, int]:
-        """(due, being sent) deliveries of enabled endpoints, over every dispatcher."""
+    async def due_count(self) -> int:
+        """Deliveries of enabled endpoints due now and not being sent, over every dispatcher."""
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(
-                """SELECT count(*) FILTER (WHERE d.leased_until IS NULL OR d.leased_until <= now()) AS due,
-                          count(*) FILTER (WHERE d.leased_until > now()) AS sending
-                   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()"""
+            due = await conn.fetchval(
+                """SELECT count(*) FROM webhook_deliveries d
+                   JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                     AND (d.leased_until IS NULL OR d.leased_until <= now())"""
             )
-        assert row is not None
-        return int(row["due"]), int(row["sending"])
+        return int(due)

@@ -1,6 +1,7 @@
 """Webhooks: registering endpoints, recording a delivery of each event each endpoint takes, and
 settling each attempt the dispatcher makes."""
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -28,8 +29,16 @@ from shared.domain.webhooks import (
     url_problem,
 )
 from shared.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from shared.events import WORKER_SOURCE, EventType, new_event_id
-from shared.jsonio import dumps
+from shared.events import (
+    SOURCE,
+    WORKER_SOURCE,
+    EventType,
+    WebhookDisabledData,
+    WebhookDisabledEvent,
+    WebhookPingData,
+    WebhookPingEvent,
+    new_event_id,
+)
 from shared.repositories.webhooks import DueDelivery
 from shared.secret_box import SecretBox, SecretUnreadable
 from shared.services.history import decode_cursor_parts, encode_cursor_parts
@@ -228,13 +237,9 @@ def signing_secrets(
     """The secrets a delivery is signed with now: the current one (SecretUnreadable when the key
     that sealed it is gone), and the one before a rotation while it still signs and can be read."""
     signing = [box.open(secret)]
-    if (
-        previous is not None
-        and previous_until is not None
-        and previous_until > now
-        and _readable(box, previous)
-    ):
-        signing.append(box.open(previous))
+    if previous is not None and previous_until is not None and previous_until > now:
+        with contextlib.suppress(SecretUnreadable):
+            signing.append(box.open(previous))
     return signing
 
 
@@ -250,18 +255,18 @@ async def ping(uow: UnitOfWork, box: SecretBox, sender: Sender, org_id: UUID, we
     endpoint = await get(uow, org_id, webhook_id)
     now = dt.datetime.now(dt.UTC)
     event_id = new_event_id()
-    body = dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "urn:assetflow:api",
-            "type": EventType.WEBHOOK_PING.value,
-            "subject": str(endpoint.id),
-            "time": now.isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "orgid": str(org_id),
-            "data": {"webhook_id": str(endpoint.id), "url": endpoint.url},
-        }
+    body = (
+        WebhookPingEvent(
+            id=event_id,
+            source=SOURCE,
+            type=EventType.WEBHOOK_PING,
+            subject=str(endpoint.id),
+            time=now,
+            orgid=str(org_id),
+            data=WebhookPingData(webhook_id=str(endpoint.id), url=endpoint.url),
+        )
+        .model_dump_json()
+        .encode()
     )
     try:
         signing = signing_secrets(
@@ -465,23 +470,23 @@ async def postpone(uow: UnitOfWork, delivery: DueDelivery, result: AttemptResult
 
 async def _publish_disabled(uow: UnitOfWork, endpoint: WebhookEndpoint, now: dt.datetime) -> None:
     event_id = new_event_id()
-    body = dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": WORKER_SOURCE,
-            "type": EventType.WEBHOOK_DISABLED.value,
-            "subject": str(endpoint.id),
-            "time": now.isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "orgid": str(endpoint.org_id),
-            "data": {
-                "webhook_id": str(endpoint.id),
-                "url": endpoint.url,
-                "reason": endpoint.disabled_reason,
-                "disabled_at": (endpoint.disabled_at or now).isoformat().replace("+00:00", "Z"),
-            },
-        }
+    body = (
+        WebhookDisabledEvent(
+            id=event_id,
+            source=WORKER_SOURCE,
+            type=EventType.WEBHOOK_DISABLED,
+            subject=str(endpoint.id),
+            time=now,
+            orgid=str(endpoint.org_id),
+            data=WebhookDisabledData(
+                webhook_id=str(endpoint.id),
+                url=endpoint.url,
+                reason=endpoint.disabled_reason or "",
+                disabled_at=endpoint.disabled_at or now,
+            ),
+        )
+        .model_dump_json()
+        .encode()
     )
     await uow.outbox.add(UUID(event_id), endpoint.org_id, EventType.WEBHOOK_DISABLED.value, body)
     logger.warning(

@@ -10,9 +10,7 @@ session's shared app and worker, and no other relay can claim this test's outbox
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from shared.db import create_pool
 from shared.settings import Settings
 from shared.topology import CONSUMERS, Topology, declare_all, declare_exchange
-from tests.conftest import EventTap, TenantFactory, app_of, poll, worker_of
+from tests.conftest import EventTap, TenantFactory, WorkerStarter, app_of, poll, worker_of
 from tests.e2e.tcp_proxy import TcpProxy
 
 # Helpers ---------------------------------------------------------------------------------------
@@ -652,39 +650,22 @@ async def test_api_started_while_the_broker_is_unreachable_accepts_writes_and_se
 
 # 5 and 6. Worker processes killed and stopped --------------------------------------------------
 
-# The console script of this environment, run directly: `uv run assetflow worker` would put uv's own
-# process between the test and the worker, and a SIGKILL would then reach uv and not the worker.
-ASSETFLOW = str(Path(sys.executable).with_name("assetflow"))
-
 
 @pytest.fixture
-async def spawn(settings: Settings, prefix: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Start `assetflow worker` processes on the test's prefix; any still running are killed at the end."""
-    procs: list[asyncio.subprocess.Process] = []
+def spawn(settings: Settings, prefix: str, worker_processes: WorkerStarter) -> Callable[..., Any]:
+    """Start `assetflow worker` processes on the test's prefix (through another broker address)."""
 
     async def start(amqp_url: str | None = None) -> asyncio.subprocess.Process:
-        env = dict(
-            os.environ,
-            DATABASE_URL=settings.database_url.get_secret_value(),
-            AMQP_URL=amqp_url or settings.amqp_url.get_secret_value(),
-            EVENTS_PREFIX=prefix,
-            WORKER_PORT="0",
-            WORKER_PREFETCH="20",
-            LOG_LEVEL="WARNING",
+        return await worker_processes(
+            {
+                "DATABASE_URL": settings.database_url.get_secret_value(),
+                "AMQP_URL": amqp_url or settings.amqp_url.get_secret_value(),
+                "EVENTS_PREFIX": prefix,
+                "WORKER_PREFETCH": "20",
+            }
         )
-        log = (tmp_path / f"worker-{len(procs)}.log").open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            ASSETFLOW, "worker", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        log.close()
-        procs.append(proc)
-        return proc
 
-    yield start
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    return start
 
 
 async def _write_run(client: TestClient, headers: dict[str, str], count: int) -> None:

@@ -14,11 +14,9 @@ import itertools
 import os
 import signal
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -38,10 +36,18 @@ from shared.services.unit_of_work import unit_of_work
 from shared.settings import Settings
 from shared.topology import Topology, declare_exchange
 from shared.webhook_http import WebhookSender
-from tests.conftest import EventTap, TapFactory, TenantFactory, app_of, poll, worker_of
+from tests.conftest import (
+    ASSETFLOW,
+    EventTap,
+    TapFactory,
+    TenantFactory,
+    WorkerStarter,
+    app_of,
+    poll,
+    worker_of,
+)
 from tests.e2e.webhook_receiver import ENDLESS, HANG, Receiver, receiving
 
-ASSETFLOW = str(Path(sys.executable).with_name("assetflow"))
 KEY = Fernet.generate_key().decode()
 # What the tests change from the defaults: plain http to a receiver on 127.0.0.1, and retries in
 # fractions of a second rather than minutes.
@@ -349,40 +355,27 @@ async def test_an_endpoint_that_never_answers_does_not_delay_a_healthy_one(
 
 
 @pytest.fixture
-async def spawn(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """`assetflow worker` processes with the test's settings; any still running are killed at the end."""
-    procs: list[asyncio.subprocess.Process] = []
+def spawn(make_settings: Callable[..., Settings], worker_processes: WorkerStarter) -> Callable[..., Any]:
+    """`assetflow worker` processes with the test's settings."""
 
     async def start(**changes: Any) -> asyncio.subprocess.Process:
         settings = make_settings(**changes)
-        env = dict(
-            os.environ,
-            DATABASE_URL=settings.database_url.get_secret_value(),
-            AMQP_URL=settings.amqp_url.get_secret_value(),
-            EVENTS_PREFIX=settings.events_prefix,
-            WORKER_PORT="0",
-            LOG_LEVEL="WARNING",
-            WEBHOOK_SECRET_KEY=KEY,
-            WEBHOOK_ALLOW_HTTP="true",
-            WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
-            WEBHOOK_TIMEOUT_SECONDS=str(settings.webhook_timeout_seconds),
-            WEBHOOK_RETRY_SCHEDULE_SECONDS=",".join(str(s) for s in settings.webhook_retry_schedule_seconds),
-            WEBHOOK_RETRY_EVERY_SECONDS=str(settings.webhook_retry_every_seconds),
-            WEBHOOK_POLL_SECONDS=str(settings.webhook_poll_seconds),
+        return await worker_processes(
+            {
+                "DATABASE_URL": settings.database_url.get_secret_value(),
+                "AMQP_URL": settings.amqp_url.get_secret_value(),
+                "EVENTS_PREFIX": settings.events_prefix,
+                "WEBHOOK_SECRET_KEY": KEY,
+                "WEBHOOK_ALLOW_HTTP": "true",
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+                "WEBHOOK_TIMEOUT_SECONDS": str(settings.webhook_timeout_seconds),
+                "WEBHOOK_RETRY_SCHEDULE_SECONDS": ",".join(map(str, settings.webhook_retry_schedule_seconds)),
+                "WEBHOOK_RETRY_EVERY_SECONDS": str(settings.webhook_retry_every_seconds),
+                "WEBHOOK_POLL_SECONDS": str(settings.webhook_poll_seconds),
+            }
         )
-        log = (tmp_path / f"worker-{len(procs)}.log").open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            ASSETFLOW, "worker", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        log.close()
-        procs.append(proc)
-        return proc
 
-    yield start
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    return start
 
 
 async def test_a_worker_killed_with_deliveries_pending_loses_none_and_doubles_none(
